@@ -1,0 +1,236 @@
+"""The Chrome-trace recorder: event shapes, tracks, bounds, threads, task phases, file naming."""
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from ztu_somemodelruntime_ez_rknn_async.profiling import (
+    CALLBACK_TRACK,
+    SUBMIT_TRACK,
+    TaskTrace,
+    TraceRecorder,
+    profile_file_name,
+    slot_track,
+)
+
+
+class FakeClock:
+    def __init__(self, start: float = 100.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _load(path: str) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data: Dict[str, Any] = json.load(fh)
+    return data
+
+
+def _by_ph(data: Dict[str, Any], ph: str) -> List[Dict[str, Any]]:
+    return [e for e in data["traceEvents"] if e["ph"] == ph]
+
+
+def _thread_names(data: Dict[str, Any]) -> Dict[int, str]:
+    return {e["tid"]: e["args"]["name"] for e in _by_ph(data, "M") if e["name"] == "thread_name"}
+
+
+def test_complete_event_shape_in_microseconds(tmp_path: Path) -> None:
+    clock = FakeClock(10.0)
+    rec = TraceRecorder(clock=clock, pid=42, process_name="proc")
+    assert rec.add_complete("run", "task", 10.5, 0.002, track=slot_track(1, 0), args={"core": 1})
+    path = rec.write(tmp_path / "t.json")
+    assert path == str(tmp_path / "t.json")
+    data = _load(path)
+    assert set(data) >= {"traceEvents", "displayTimeUnit"}
+    assert data["displayTimeUnit"] == "ms"
+    (x,) = _by_ph(data, "X")
+    assert x["name"] == "run" and x["cat"] == "task" and x["pid"] == 42
+    assert x["ts"] == pytest.approx(500_000.0)
+    assert x["dur"] == pytest.approx(2000.0)
+    assert x["args"] == {"core": 1}
+    assert _thread_names(data)[x["tid"]] == "core 1 / slot 0"
+    procs = [e for e in _by_ph(data, "M") if e["name"] == "process_name"]
+    assert procs and procs[0]["args"]["name"] == "proc" and procs[0]["pid"] == 42
+    assert data["otherData"]["dropped_events"] == 0
+
+
+def test_instant_and_counter_events(tmp_path: Path) -> None:
+    clock = FakeClock(0.0)
+    rec = TraceRecorder(clock=clock)
+    clock.t = 0.25
+    rec.add_instant("submit", "submit", track=SUBMIT_TRACK)  # default timestamp: now
+    rec.add_counter("queue", 0.5, {"depth": 3})
+    data = _load(rec.write(tmp_path / "t.json"))
+    (i,) = _by_ph(data, "i")
+    assert i["ts"] == pytest.approx(250_000.0) and i["s"] == "t"
+    assert _thread_names(data)[i["tid"]] == "submit"
+    (c,) = _by_ph(data, "C")
+    assert c["args"] == {"depth": 3.0}
+    with pytest.raises(ValueError):
+        rec.add_instant("x", "y", 0.0, scope="bogus")
+
+
+def test_negative_duration_clamped_and_args_made_jsonable(tmp_path: Path) -> None:
+    rec = TraceRecorder(clock=FakeClock(0.0))
+    rec.add_complete("a", "c", 1.0, -5.0, args={"obj": object(), "t": (1, 2), "m": {"k": None}})
+    data = _load(rec.write(tmp_path / "t.json"))
+    (x,) = _by_ph(data, "X")
+    assert x["dur"] == 0
+    assert isinstance(x["args"]["obj"], str) and x["args"]["t"] == [1, 2] and x["args"]["m"] == {"k": None}
+
+
+def test_bounded_memory_counts_dropped(tmp_path: Path) -> None:
+    rec = TraceRecorder(max_events=3, clock=FakeClock())
+    kept = [rec.add_complete(f"e{i}", "c", 100.0, 0.001) for i in range(5)]
+    assert kept == [True, True, True, False, False]
+    assert len(rec) == 3 and rec.dropped == 2
+    data = _load(rec.write(tmp_path / "t.json"))
+    assert len(_by_ph(data, "X")) == 3
+    assert data["otherData"]["dropped_events"] == 2 and data["otherData"]["max_events"] == 3
+    rec.clear()
+    assert len(rec) == 0 and rec.dropped == 0
+    with pytest.raises(ValueError):
+        TraceRecorder(max_events=-1)
+
+
+def test_tracks_get_stable_ids_and_sort_order(tmp_path: Path) -> None:
+    rec = TraceRecorder(clock=FakeClock())
+    names = [CALLBACK_TRACK, slot_track(2, 0), SUBMIT_TRACK, slot_track(0, 1), slot_track(0, 0), "other"]
+    ids = [rec.track_id(n) for n in names]
+    assert len(set(ids)) == len(ids)
+    assert rec.track_id(slot_track(2, 0)) == ids[1]
+    assert rec.track_id(7) == 7
+    for n in names:
+        rec.add_instant("x", "c", 100.0, track=n)
+    data = _load(rec.write(tmp_path / "t.json"))
+    sort = {e["tid"]: e["args"]["sort_index"] for e in _by_ph(data, "M") if e["name"] == "thread_sort_index"}
+    by_name = {v: sort[k] for k, v in _thread_names(data).items()}
+    order = sorted(by_name, key=lambda n: by_name[n])
+    assert order == [SUBMIT_TRACK, "core 0 / slot 0", "core 0 / slot 1", "core 2 / slot 0", "other",
+                     CALLBACK_TRACK]
+
+
+def test_thread_safe_recording(tmp_path: Path) -> None:
+    rec = TraceRecorder(max_events=10_000)
+    n_threads, per_thread = 8, 300
+
+    def work(k: int) -> None:
+        for i in range(per_thread):
+            t0 = rec.now()
+            rec.add_complete("w", "c", t0, 0.0, track=slot_track(k % 3, k // 3), args={"i": i})
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rec) == n_threads * per_thread and rec.dropped == 0
+    data = _load(rec.write(tmp_path / "t.json"))
+    assert len(_by_ph(data, "X")) == n_threads * per_thread
+    assert len(_thread_names(data)) == n_threads
+
+
+def test_bounded_under_threads() -> None:
+    rec = TraceRecorder(max_events=100)
+
+    def work() -> None:
+        for _ in range(100):
+            rec.add_instant("i", "c")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rec) == 100 and rec.dropped == 300
+
+
+def test_record_task_phases(tmp_path: Path) -> None:
+    clock = FakeClock(0.0)
+    rec = TraceRecorder(clock=clock)
+    task = TaskTrace(7, submitted_s=1.0)
+    task.set_slot(2, 1)
+    clock.t = 1.010
+    with task.phase("inputs_set", clock):
+        clock.t = 1.011
+    with task.phase("run", clock):
+        clock.t = 1.013
+    with task.phase("outputs_get", clock):
+        clock.t = 1.014
+    with task.phase("callback", clock):
+        clock.t = 1.015
+    assert task.phase_names() == ["inputs_set", "run", "outputs_get", "callback"]
+    assert rec.record_task(task) == 6
+    data = _load(rec.write(tmp_path / "t.json"))
+    names = _thread_names(data)
+    xs = {e["name"]: e for e in _by_ph(data, "X")}
+    assert set(xs) == {"queue_wait", "inputs_set", "run", "outputs_get", "callback"}
+    assert xs["queue_wait"]["ts"] == pytest.approx(1e6) and xs["queue_wait"]["dur"] == pytest.approx(10_000)
+    assert xs["run"]["dur"] == pytest.approx(2000)
+    for phase in ("queue_wait", "inputs_set", "run", "outputs_get"):
+        assert names[xs[phase]["tid"]] == "core 2 / slot 1"
+        assert xs[phase]["args"] == {"task": 7, "core": 2, "slot": 1}
+    assert names[xs["callback"]["tid"]] == "callbacks"
+    (sub,) = _by_ph(data, "i")
+    assert names[sub["tid"]] == "submit" and sub["ts"] == pytest.approx(1e6)
+
+
+def test_record_task_with_explicit_start_and_error() -> None:
+    clock = FakeClock(0.0)
+    rec = TraceRecorder(clock=clock)
+    task = TaskTrace(1, submitted_s=0.0)
+    task.set_slot(0, 0, started_s=0.5)
+    with pytest.raises(RuntimeError):
+        with task.phase("run", clock):
+            clock.t = 0.75
+            raise RuntimeError("boom")
+    assert task.error == "RuntimeError: boom"
+    rec.record_task(task)
+    xs = {e["name"]: e for e in rec.to_dict()["traceEvents"] if e["ph"] == "X"}
+    assert xs["queue_wait"]["dur"] == pytest.approx(500_000)
+    assert xs["run"]["args"]["error"] == "RuntimeError: boom"
+
+
+def test_record_task_without_slot_or_submit() -> None:
+    rec = TraceRecorder(clock=FakeClock(0.0))
+    task = TaskTrace(3)
+    task.add_phase("run", 0.1, 0.2)
+    assert rec.record_task(task) == 1
+    data = rec.to_dict()
+    assert [e["name"] for e in data["traceEvents"] if e["ph"] == "X"] == ["run"]
+
+
+def test_span_context_manager() -> None:
+    clock = FakeClock(0.0)
+    rec = TraceRecorder(clock=clock)
+    with rec.span("model_loading", "Session", track="session", args={"path": "m.rknn"}):
+        clock.t = 0.003
+    (x,) = [e for e in rec.to_dict()["traceEvents"] if e["ph"] == "X"]
+    assert x["name"] == "model_loading" and x["dur"] == pytest.approx(3000)
+
+
+def test_profile_file_name_ort_style(tmp_path: Path) -> None:
+    when = datetime.datetime(2026, 11, 29, 18, 5, 7)
+    prefix = str(tmp_path / "onnxruntime_profile")
+    first = profile_file_name(prefix, when)
+    assert first == prefix + "_2026-11-29_18-05-07.json"
+    Path(first).write_text("{}")
+    second = profile_file_name(prefix, when)
+    assert second == prefix + "_2026-11-29_18-05-07_1.json"
+
+
+def test_write_creates_directories_and_leaves_no_temp(tmp_path: Path) -> None:
+    rec = TraceRecorder()
+    rec.add_instant("x", "c")
+    target = tmp_path / "a" / "b" / "trace.json"
+    rec.write(target)
+    assert target.is_file()
+    assert [p.name for p in target.parent.iterdir()] == ["trace.json"]
+    assert rec.start_time_ns > 0 and rec.origin_s <= rec.now()

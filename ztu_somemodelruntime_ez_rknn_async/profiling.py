@@ -1,0 +1,429 @@
+"""A small, thread-safe recorder of Chrome Trace Event files (``chrome://tracing``, Perfetto).
+
+The session records into a :class:`TraceRecorder` when ``SessionOptions.enable_profiling`` is set, and
+``InferenceSession.end_profiling()`` writes ``<profile_file_prefix>_<timestamp>.json`` (ONNX Runtime's
+convention) with :func:`profile_file_name` + :meth:`TraceRecorder.write`.  ``ez-rknn bench --trace FILE``
+uses the same recorder.
+
+Times are seconds on the recorder's clock (:func:`time.perf_counter` unless another is given); the file
+holds microseconds relative to the recorder's creation.  Every event lands on a named *track* (a Chrome
+"thread"): ``"core 0 / slot 1"`` for a worker slot (:func:`slot_track`), ``"submit"`` for the caller
+side, ``"callbacks"`` for the callback thread.  Memory is bounded: past ``max_events`` new events are
+dropped and counted (:attr:`TraceRecorder.dropped`); the count is written into the file's ``otherData``.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    "TraceRecorder",
+    "TaskTrace",
+    "TASK_PHASES",
+    "SUBMIT_TRACK",
+    "CALLBACK_TRACK",
+    "slot_track",
+    "profile_file_name",
+    "DEFAULT_MAX_EVENTS",
+]
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_EVENTS = 200_000
+SUBMIT_TRACK = "submit"
+CALLBACK_TRACK = "callbacks"
+#: The phases of one task, in order.  ``queue_wait`` is derived (submit → first worker phase).
+TASK_PHASES: Tuple[str, ...] = ("queue_wait", "inputs_set", "run", "outputs_get", "callback")
+
+Track = Union[str, int]
+JsonDict = Dict[str, Any]
+
+
+def slot_track(core: int, slot: int) -> str:
+    """The track name of one worker slot: ``"core 0 / slot 1"``."""
+    return f"core {int(core)} / slot {int(slot)}"
+
+
+def profile_file_name(prefix: str, when: Optional[datetime.datetime] = None) -> str:
+    """``<prefix>_<YYYY-mm-dd_HH-MM-SS>.json`` like ONNX Runtime; ``_1``, ``_2`` ... if the file exists."""
+    stamp = (when or datetime.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    base = f"{prefix}_{stamp}"
+    candidate = base + ".json"
+    n = 0
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{base}_{n}.json"
+    return candidate
+
+
+def _sort_index(name: str, tid: int) -> int:
+    """Display order: submit, then worker slots by core and slot, then others, callbacks last."""
+    if name == SUBMIT_TRACK:
+        return 0
+    if name == CALLBACK_TRACK:
+        return 1_000_000
+    if name.startswith("core "):
+        parts = name.replace("/", " ").split()
+        # "core C / slot S" -> ["core", "C", "slot", "S"]
+        if len(parts) == 4 and parts[1].isdigit() and parts[3].isdigit():
+            return 1000 + int(parts[1]) * 1000 + int(parts[3])
+    return 100_000 + tid
+
+
+def _jsonable(value: Any) -> Any:
+    """Args values as JSON: numbers, strings, bools, None, lists and dicts of those; ``str()`` else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+class TraceRecorder:
+    """Collects Chrome Trace Events from any thread; :meth:`write` produces the JSON file.
+
+    ``add_complete``/``add_instant`` return ``False`` when the event was dropped (cap reached).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        process_name: str = "ez-rknn",
+        pid: Optional[int] = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if max_events < 0:
+            raise ValueError("max_events must be >= 0")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._origin_s = clock()
+        self._start_time_ns = time.time_ns()
+        self._max_events = int(max_events)
+        self._events: List[JsonDict] = []
+        self._dropped = 0
+        self._tracks: Dict[str, int] = {}
+        self._pid = os.getpid() if pid is None else int(pid)
+        self._process_name = process_name
+
+    # -- clock -------------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The recorder's clock, in seconds (the time base of every ``*_s`` argument)."""
+        return self._clock()
+
+    @property
+    def origin_s(self) -> float:
+        """Clock reading at creation; written as timestamp 0."""
+        return self._origin_s
+
+    @property
+    def start_time_ns(self) -> int:
+        """Wall-clock ``time.time_ns()`` at creation (ORT's ``get_profiling_start_time_ns``)."""
+        return self._start_time_ns
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        with self._lock:
+            return self._dropped
+
+    @property
+    def max_events(self) -> int:
+        return self._max_events
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def clear(self) -> None:
+        """Forget every event (tracks keep their ids) and restart the drop count."""
+        with self._lock:
+            self._events.clear()
+            self._dropped = 0
+
+    def track_id(self, track: Track) -> int:
+        """The Chrome ``tid`` of a named track (allocated on first use); an ``int`` is used as is."""
+        if isinstance(track, int):
+            return track
+        with self._lock:
+            return self._track_id_locked(track)
+
+    def _track_id_locked(self, name: str) -> int:
+        tid = self._tracks.get(name)
+        if tid is None:
+            tid = len(self._tracks) + 1
+            self._tracks[name] = tid
+        return tid
+
+    def _append(self, event: JsonDict, track: Track) -> bool:
+        with self._lock:
+            if len(self._events) >= self._max_events:
+                self._dropped += 1
+                return False
+            event["tid"] = track if isinstance(track, int) else self._track_id_locked(track)
+            self._events.append(event)
+            return True
+
+    def _us(self, t_s: float) -> float:
+        return round((t_s - self._origin_s) * 1e6, 3)
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def add_complete(
+        self,
+        name: str,
+        category: str,
+        start_s: float,
+        duration_s: float,
+        *,
+        track: Track = "main",
+        args: Optional[Mapping[str, Any]] = None,
+    ) -> bool:
+        """A ``ph: "X"`` event from ``start_s`` (recorder clock) lasting ``duration_s`` (>= 0)."""
+        event: JsonDict = {
+            "name": str(name),
+            "cat": str(category),
+            "ph": "X",
+            "ts": self._us(start_s),
+            "dur": round(max(0.0, duration_s) * 1e6, 3),
+            "pid": self._pid,
+        }
+        if args:
+            event["args"] = _jsonable(args)
+        return self._append(event, track)
+
+    def add_instant(
+        self,
+        name: str,
+        category: str,
+        ts_s: Optional[float] = None,
+        *,
+        track: Track = "main",
+        args: Optional[Mapping[str, Any]] = None,
+        scope: str = "t",
+    ) -> bool:
+        """A ``ph: "i"`` event at ``ts_s`` (default: now); ``scope`` is ``"t"``, ``"p"`` or ``"g"``."""
+        if scope not in ("t", "p", "g"):
+            raise ValueError("scope must be 't', 'p' or 'g'")
+        event: JsonDict = {
+            "name": str(name),
+            "cat": str(category),
+            "ph": "i",
+            "s": scope,
+            "ts": self._us(self.now() if ts_s is None else ts_s),
+            "pid": self._pid,
+        }
+        if args:
+            event["args"] = _jsonable(args)
+        return self._append(event, track)
+
+    def add_counter(
+        self, name: str, ts_s: float, values: Mapping[str, float], *, category: str = "counter"
+    ) -> bool:
+        """A ``ph: "C"`` counter sample (e.g. queue depth); drawn as a graph per process."""
+        event: JsonDict = {
+            "name": str(name),
+            "cat": category,
+            "ph": "C",
+            "ts": self._us(ts_s),
+            "pid": self._pid,
+            "args": {str(k): float(v) for k, v in values.items()},
+        }
+        return self._append(event, 0)
+
+    def span(
+        self,
+        name: str,
+        category: str,
+        *,
+        track: Track = "main",
+        args: Optional[Mapping[str, Any]] = None,
+    ) -> "_Span":
+        """``with recorder.span("load", "Session"): ...`` records a complete event around the block."""
+        return _Span(self, name, category, track, args)
+
+    def record_task(self, task: "TaskTrace") -> int:
+        """Record the phases of one finished task; returns how many events were kept.
+
+        Events: an instant ``submit`` on the ``"submit"`` track; ``queue_wait`` (submit → first worker
+        phase), ``inputs_set``, ``run``, ``outputs_get`` (and any other worker phase) on the slot's track
+        ``"core C / slot S"``; ``callback`` on the ``"callbacks"`` track.  Each event's args carry the task
+        id, core and slot (and ``error`` when the task failed).
+        """
+        args: JsonDict = {"task": task.task_id}
+        if task.core is not None:
+            args["core"] = task.core
+        if task.slot is not None:
+            args["slot"] = task.slot
+        if task.error is not None:
+            args["error"] = task.error
+        if task.args:
+            args.update(task.args)
+        worker_track: Track
+        if task.core is not None:
+            worker_track = slot_track(task.core, task.slot if task.slot is not None else 0)
+        else:
+            worker_track = "worker"
+        kept = 0
+        if task.submitted_s is not None:
+            kept += self.add_instant(task.name, "submit", task.submitted_s, track=SUBMIT_TRACK, args=args)
+        worker_phases = [(n, s, e) for (n, s, e) in task.phases if n != "callback"]
+        first_start = task.started_s
+        if first_start is None and worker_phases:
+            first_start = min(s for (_, s, _) in worker_phases)
+        if task.submitted_s is not None and first_start is not None:
+            kept += self.add_complete(
+                "queue_wait", "task", task.submitted_s, first_start - task.submitted_s,
+                track=worker_track, args=args,
+            )
+        for phase, start, end in task.phases:
+            track = CALLBACK_TRACK if phase == "callback" else worker_track
+            kept += self.add_complete(phase, "task", start, end - start, track=track, args=args)
+        return kept
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def to_dict(self) -> JsonDict:
+        """The trace as a JSON-ready dict ``{"traceEvents": [...], "displayTimeUnit": "ms", ...}``."""
+        with self._lock:
+            events = list(self._events)
+            tracks = dict(self._tracks)
+            dropped = self._dropped
+        meta: List[JsonDict] = [
+            {"name": "process_name", "ph": "M", "pid": self._pid, "tid": 0,
+             "args": {"name": self._process_name}},
+        ]
+        for name, tid in sorted(tracks.items(), key=lambda kv: kv[1]):
+            meta.append({"name": "thread_name", "ph": "M", "pid": self._pid, "tid": tid,
+                         "args": {"name": name}})
+            meta.append({"name": "thread_sort_index", "ph": "M", "pid": self._pid, "tid": tid,
+                         "args": {"sort_index": _sort_index(name, tid)}})
+        return {
+            "traceEvents": meta + events,
+            "displayTimeUnit": "ms",
+            "otherData": {
+                "recorder": "ztu_somemodelruntime_ez_rknn_async.profiling",
+                "start_time_ns": self._start_time_ns,
+                "dropped_events": dropped,
+                "max_events": self._max_events,
+            },
+        }
+
+    def write(self, path: Union[str, "os.PathLike[str]"]) -> str:
+        """Write the trace as JSON to ``path`` (atomically: temp file + rename); returns the path."""
+        target = os.fspath(path)
+        data = self.to_dict()
+        directory = os.path.dirname(os.path.abspath(target))
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{target}.tmp{os.getpid()}.{threading.get_ident()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, separators=(",", ":"))
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        dropped = data["otherData"]["dropped_events"]
+        if dropped:
+            _logger.warning("trace %s: %d events dropped (max_events=%d)", target, dropped, self._max_events)
+        _logger.debug("trace written to %s (%d events)", target, len(data["traceEvents"]))
+        return target
+
+
+class _Span:
+    def __init__(
+        self, recorder: TraceRecorder, name: str, category: str, track: Track,
+        args: Optional[Mapping[str, Any]],
+    ) -> None:
+        self._recorder = recorder
+        self._name = name
+        self._category = category
+        self._track = track
+        self._args = args
+        self._start = 0.0
+
+    def __enter__(self) -> "_Span":
+        self._start = self._recorder.now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._recorder.now()
+        self._recorder.add_complete(self._name, self._category, self._start, end - self._start,
+                                    track=self._track, args=self._args)
+
+
+class TaskTrace:
+    """Timestamps of one task, filled in by whoever runs it, then given to :meth:`TraceRecorder.record_task`.
+
+    Not thread-safe on its own: the session hands one task from the submitting thread to one worker to the
+    callback thread, which is a happens-before chain (queue/lock hand-offs), so no lock is needed.
+
+    Typical use (times from ``recorder.now()``)::
+
+        t = TaskTrace(task_id, submitted_s=rec.now())          # caller, at submit
+        t.set_slot(slot.core, slot.index)                      # worker, when it gets the slot
+        with t.phase("inputs_set", rec.now): ...               # worker
+        with t.phase("run", rec.now): ...
+        with t.phase("outputs_get", rec.now): ...
+        with t.phase("callback", rec.now): ...                 # callback thread
+        rec.record_task(t)
+    """
+
+    __slots__ = ("task_id", "name", "submitted_s", "started_s", "core", "slot", "phases", "error", "args")
+
+    def __init__(self, task_id: int, *, submitted_s: Optional[float] = None, name: str = "task") -> None:
+        self.task_id = int(task_id)
+        self.name = name
+        self.submitted_s = submitted_s
+        self.started_s: Optional[float] = None
+        self.core: Optional[int] = None
+        self.slot: Optional[int] = None
+        self.phases: List[Tuple[str, float, float]] = []
+        self.error: Optional[str] = None
+        self.args: JsonDict = {}
+
+    def set_slot(self, core: int, slot: int, started_s: Optional[float] = None) -> None:
+        """The worker slot that ran the task; ``started_s`` ends the queue wait (default: first phase)."""
+        self.core = int(core)
+        self.slot = int(slot)
+        if started_s is not None:
+            self.started_s = started_s
+
+    def add_phase(self, name: str, start_s: float, end_s: float) -> None:
+        self.phases.append((name, start_s, end_s))
+
+    def phase(self, name: str, clock: Callable[[], float]) -> "_Phase":
+        """Context manager timing one phase with ``clock`` (pass ``recorder.now``)."""
+        return _Phase(self, name, clock)
+
+    def fail(self, error: BaseException) -> None:
+        self.error = f"{type(error).__name__}: {error}"
+
+    def phase_names(self) -> Sequence[str]:
+        return [p[0] for p in self.phases]
+
+
+class _Phase:
+    def __init__(self, task: TaskTrace, name: str, clock: Callable[[], float]) -> None:
+        self._task = task
+        self._name = name
+        self._clock = clock
+        self._start = 0.0
+
+    def __enter__(self) -> "_Phase":
+        self._start = self._clock()
+        return self
+
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: object) -> None:
+        self._task.add_phase(self._name, self._start, self._clock())
+        if exc is not None and self._task.error is None:
+            self._task.fail(exc)
