@@ -1,0 +1,255 @@
+"""The ``ez-rknn`` command line: parsing, formatting, and end-to-end runs on the simulator."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import pytest
+
+from ztu_somemodelruntime_ez_rknn_async import cli
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_MODELS = SHARED / "models" / "rknn"
+
+HAVE_SESSION = importlib.util.find_spec("ztu_somemodelruntime_ez_rknn_async.session") is not None
+
+needs_session = pytest.mark.skipif(not HAVE_SESSION, reason="session.py not available yet")
+
+
+def _env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("ZTU_RKNPU2_RUNTIME_LIBRARY", None)
+    return env
+
+
+def run_cli_subprocess(args: Sequence[str], timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [sys.executable, "-m", "ztu_somemodelruntime_ez_rknn_async", *args],
+        cwd=str(REPO), env=_env(), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_parser_bench_defaults() -> None:
+    args = cli.build_parser().parse_args(["bench", "m.rknn"])
+    assert args.mode == "async" and args.iterations == 200 and args.schedule is None and args.tp_mode is None
+    assert args.json is False and args.trace is None and args.runtime_library is None
+
+
+def test_parser_bench_all_options() -> None:
+    args = cli.build_parser().parse_args([
+        "bench", "m.rknn", "--schedule", "0,1,2,2", "--mode", "imap", "-n", "7", "--threads-per-core", "2",
+        "--json", "--trace", "t.json", "--runtime-library", "simulator", "--depth", "4", "--warmup", "0",
+    ])
+    assert args.schedule == (0, 1, 2, 2) and args.mode == "imap" and args.iterations == 7
+    assert args.threads_per_core == 2 and args.json and args.trace == "t.json"
+    assert args.runtime_library == "simulator" and args.depth == 4 and args.warmup == 0
+
+
+@pytest.mark.parametrize("tp", cli.TP_MODES)
+def test_parser_tp_modes(tp: str) -> None:
+    assert cli.build_parser().parse_args(["bench", "m", "--tp-mode", tp]).tp_mode == tp
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["bench", "m", "--schedule", "0,3"], "core 3 does not exist"),
+        (["bench", "m", "--schedule", "a"], "not a core number"),
+        (["bench", "m", "--schedule", "0,,1"], "invalid schedule"),
+        (["bench", "m", "--schedule", "0", "--tp-mode", "all"], "not allowed with"),
+        (["bench", "m", "--tp-mode", "7"], "invalid choice"),
+        (["bench", "m", "--mode", "turbo"], "invalid choice"),
+        (["bench", "m", "-n", "0"], "positive integer"),
+        (["bench", "m", "--threads-per-core", "x"], "positive integer"),
+        (["demo", "--seconds", "-1"], "positive number"),
+        (["demo", "--seconds", "inf"], "positive number"),
+        (["info"], "required"),
+        ([], "required"),
+        (["sim"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(argv: List[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ez-rknn") and "error:" in lines[0] and fragment in lines[0]
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("info", "bench", "demo", "sim"):
+        assert command in out
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("ez-rknn ")
+    assert cli.main(["bench", "--help"]) == 0
+    assert "--threads-per-core" in capsys.readouterr().out
+
+
+def test_provider_options_from_config(tmp_path: Path) -> None:
+    cfg = cli.SessionConfig(runtime_library="lib/librknnrt.so", schedule=(0, 2), threads_per_core=2)
+    opts = cli.SessionConfig.provider_options(cfg)
+    assert opts["schedule"] == "0,2" and opts["threads_per_core"] == 2
+    assert os.path.isabs(opts["runtime_library"])
+    assert cli.SessionConfig(runtime_library="simulator").provider_options() == {"runtime_library": "simulator"}
+    assert cli.SessionConfig(tp_mode="0,1").provider_options() == {"tp_mode": "0,1"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_format_table_aligns_numbers_right() -> None:
+    text = cli.format_table(["name", "value"], [["a", "1.5"], ["bbb", "10.25"]])
+    lines = text.splitlines()
+    assert lines[0].startswith("name") and set(lines[1]) <= {"-", " "}
+    assert lines[2].endswith(" 1.5") and lines[3].endswith("10.25")
+    assert len(lines[2]) == len(lines[3])
+
+
+def test_percentiles() -> None:
+    p = cli.percentiles_ms([0.001 * i for i in range(1, 101)])
+    assert p["min"] == pytest.approx(1.0) and p["max"] == pytest.approx(100.0)
+    assert p["p50"] == pytest.approx(50.5) and p["p99"] == pytest.approx(99.01)
+    assert cli.percentiles_ms([])["p50"] == 0.0
+
+
+def test_dtype_and_shape_helpers() -> None:
+    assert cli.dtype_from_ort_type("tensor(float)") == np.float32
+    assert cli.dtype_from_ort_type("tensor(float16)") == np.float16
+    assert cli.dtype_from_ort_type("tensor(int8)") == np.int8
+    assert cli.dtype_from_ort_type("tensor(bool)") == np.bool_
+    assert cli.concrete_shape([1, "batch", None, 224, -1]) == (1, 1, 1, 224, 1)
+    rng = np.random.default_rng(0)
+    a = cli.random_array((2, 3), np.dtype(np.int8), rng)
+    assert a.dtype == np.int8 and a.shape == (2, 3)
+    b = cli.random_array((4,), np.dtype(np.float16), rng)
+    assert b.dtype == np.float16 and float(np.abs(b).max()) <= 1.0
+    assert cli.random_array((3,), np.dtype(np.bool_), rng).dtype == np.bool_
+
+
+def test_one_line_and_describe_error() -> None:
+    assert cli.one_line("a\n  b\n\nc") == "a; b; c"
+    assert cli.describe_error(cli.CliError("plain")) == "plain"
+    assert cli.describe_error(ValueError("x\ny")) == "ValueError: x; y"
+    assert cli.describe_error(FileNotFoundError(2, "nope", "/m.rknn")) == "no such file: /m.rknn"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_tty() -> None:
+    piped = io.StringIO()
+    bar = cli.ProgressBar(10, stream=piped)
+    for i in range(1, 11):
+        bar.update(i)
+    bar.close()
+    assert piped.getvalue() == ""
+    tty = _Tty()
+    bar = cli.ProgressBar(10, stream=tty, min_interval_s=0.0)
+    for i in range(1, 11):
+        bar.update(i)
+    bar.close()
+    assert "10/10" in tty.getvalue() and "\r" in tty.getvalue()
+
+
+def test_session_utilisation_shapes() -> None:
+    by_core = cli.session_utilisation({"cores": {"0": {"busy_s": 0.5, "runs": 10}, "1": {"busy_us": 250000}}}, 1.0)
+    assert by_core["0"] == {"busy": 0.5, "runs": 10.0} and by_core["1"]["busy"] == pytest.approx(0.25)
+    by_slot = cli.session_utilisation(
+        {"slots": [{"core": 0, "busy_s": 0.2, "completed": 3}, {"core": 0, "busy_s": 0.3, "completed": 4}]}, 1.0)
+    assert by_slot["0"]["busy"] == pytest.approx(0.5) and by_slot["0"]["runs"] == 7
+    assert cli.session_utilisation({}, 1.0) == {}
+
+
+def test_simulator_utilisation() -> None:
+    before = {"busy_us_core0": 100, "runs_core0": 1, "busy_us_core1": 0, "runs_core1": 0}
+    after = {"busy_us_core0": 500_100, "runs_core0": 11, "busy_us_core1": 250_000, "runs_core1": 5}
+    u = cli.simulator_utilisation(before, after, 1.0)
+    assert u["0"] == {"busy": pytest.approx(0.5), "runs": 10.0} and u["1"]["busy"] == pytest.approx(0.25)
+
+
+def test_coarse_trace_lanes(tmp_path: Path) -> None:
+    from ztu_somemodelruntime_ez_rknn_async.profiling import TraceRecorder
+
+    rec = TraceRecorder()
+    t = rec.now()
+    result = cli.BenchResult(mode="async", n=3, elapsed_s=0.1, latencies_s=[0.05, 0.05, 0.05],
+                             spans=[(t, t + 0.05), (t + 0.01, t + 0.06), (t + 0.055, t + 0.1)])
+    cli.record_coarse_trace(rec, result, t)
+    data = json.loads(Path(rec.write(tmp_path / "t.json")).read_text())
+    names = {e["tid"]: e["args"]["name"] for e in data["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"}
+    lanes = [names[e["tid"]] for e in data["traceEvents"] if e["ph"] == "X" and e["name"] == "inference"]
+    assert lanes == ["in flight #0", "in flight #1", "in flight #0"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Errors: one line, no traceback, exit 1
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_invalid_model_path_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.rknn"
+    assert cli.main(["info", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"ez-rknn: error: no such model file: {missing}"]
+    assert cli.main(["bench", str(tmp_path), "--runtime-library", "simulator"]) == 1
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_invalid_model_path_subprocess(tmp_path: Path) -> None:
+    proc = run_cli_subprocess(["info", str(tmp_path / "missing.rknn"), "--runtime-library", "simulator"])
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("ez-rknn: error: ")
+    assert proc.stdout == ""
+
+
+def test_unexpected_exception_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def boom(args: Any) -> int:
+        raise RuntimeError("first line\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_sim_path", boom)
+    assert cli.main(["sim", "path"]) == 1
+    assert capsys.readouterr().err == "ez-rknn: error: RuntimeError: first line; second line\n"
+
+
+def test_keyboard_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(args: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_sim_path", interrupted)
+    assert cli.main(["sim", "path"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------
+# sim path
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_sim_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from ztu_somemodelruntime_ez_rknn_async import simulator
+
+    assert cli.main(["sim", "path"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == simulator.library_path() and os.path.isfile(out)
