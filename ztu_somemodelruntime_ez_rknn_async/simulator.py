@@ -644,22 +644,23 @@ def _to_model(values: "npt.NDArray[np.float32]", spec: TensorSpec) -> "npt.NDArr
     """Converts float32 values into `spec`'s type as the simulator stores them, and back to float32."""
     dtype = spec.type_name
     result: "npt.NDArray[np.float32]"
-    if dtype == "float32":
-        result = values.astype(np.float32)
-    elif dtype == "float16":
-        result = values.astype(np.float16).astype(np.float32)
-    elif dtype == "bool":
-        result = ((values != 0) & ~np.isnan(values)).astype(np.float32)
-    elif spec.scale is not None:
-        lo, hi = _type_range(dtype)
-        scale = np.float32(spec.scale)
-        q = np.rint(values / scale) + np.float32(spec.zero_point)
-        q = np.clip(np.nan_to_num(q, nan=0.0), lo, hi)
-        result = ((q - np.float32(spec.zero_point)) * scale).astype(np.float32)
-    else:
-        lo, hi = _type_range(dtype)
-        q64 = np.clip(np.nan_to_num(np.rint(values.astype(np.float64)), nan=0.0), lo, hi)
-        result = q64.astype(np.float32)
+    with np.errstate(all="ignore"):  # overflow to inf and NaN are part of the rule (saturation, NaN -> 0)
+        if dtype == "float32":
+            result = values.astype(np.float32)
+        elif dtype == "float16":
+            result = values.astype(np.float16).astype(np.float32)
+        elif dtype == "bool":
+            result = ((values != 0) & ~np.isnan(values)).astype(np.float32)
+        elif spec.scale is not None:
+            lo, hi = _type_range(dtype)
+            scale = np.float32(spec.scale)
+            q = np.rint(values / scale) + np.float32(spec.zero_point)
+            q = np.clip(np.nan_to_num(q, nan=0.0), lo, hi)
+            result = ((q - np.float32(spec.zero_point)) * scale).astype(np.float32)
+        else:
+            lo, hi = _type_range(dtype)
+            q64 = np.clip(np.nan_to_num(np.rint(values.astype(np.float64)), nan=0.0), lo, hi)
+            result = q64.astype(np.float32)
     return result
 
 
@@ -729,18 +730,20 @@ class Simulator:
 
     def __init__(self, library: ctypes.CDLL) -> None:
         self.library = library
+        # Item access gives private function objects, so the argtypes set here cannot clash with
+        # another user of the same CDLL.
         try:
-            self._get_counter = library.rknn_sim_get_counter
-            self._list_counters = library.rknn_sim_list_counters
-            self._reset_counters = library.rknn_sim_reset_counters
-            self._inject_fault = library.rknn_sim_inject_fault
-            self._set_delay = library.rknn_sim_set_delay
-            self._hang_next_run = library.rknn_sim_hang_next_run
-            self._clear_faults = library.rknn_sim_clear_faults
-            self._set_soc = library.rknn_sim_set_soc
-            self._set_latency_override = library.rknn_sim_set_latency_override
-            self._set_jitter = library.rknn_sim_set_jitter
-            self._version = library.rknn_sim_version
+            self._get_counter = library["rknn_sim_get_counter"]
+            self._list_counters = library["rknn_sim_list_counters"]
+            self._reset_counters = library["rknn_sim_reset_counters"]
+            self._inject_fault = library["rknn_sim_inject_fault"]
+            self._set_delay = library["rknn_sim_set_delay"]
+            self._hang_next_run = library["rknn_sim_hang_next_run"]
+            self._clear_faults = library["rknn_sim_clear_faults"]
+            self._set_soc = library["rknn_sim_set_soc"]
+            self._set_latency_override = library["rknn_sim_set_latency_override"]
+            self._set_jitter = library["rknn_sim_set_jitter"]
+            self._version = library["rknn_sim_version"]
         except AttributeError as exc:
             raise RuntimeError(f"{library._name} is not the simulated runtime (no rknn_sim_* control API)") from exc
         self._get_counter.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]
