@@ -48,6 +48,7 @@ from typing import (
     Callable,
     Dict,
     Generic,
+    Iterable,
     List,
     Mapping,
     Optional,
@@ -277,7 +278,9 @@ def _check_int(value: object, name: str, *, minimum: int = 1, maximum: int) -> i
             f"{name} must be an integer (an int or a base-10 integer string), got {_describe(value)}"
         )
     if number < minimum:
-        raise InvalidOptionError(f"{name} must be > {minimum - 1}, got {_describe(value)}")
+        # "> 0" is the peer's wording for the positive options.
+        bound = "> 0" if minimum == 1 else f">= {minimum}"
+        raise InvalidOptionError(f"{name} must be {bound}, got {_describe(value)}")
     if number > maximum:
         raise InvalidOptionError(f"{name} must be <= {maximum}, got {_describe(value)}")
     return number
@@ -924,7 +927,7 @@ def make_provider_options(
     tp_mode: Optional[TpModeLike] = None,
     enable_pacing: bool = False,
     disable_dup_context: bool = False,
-    custom_op_paths: Optional[Union[PathLikeStr, Sequence[PathLikeStr]]] = None,
+    custom_op_paths: Optional[Union[PathLikeStr, Iterable[PathLikeStr]]] = None,
     custom_op_default_path: bool = False,
     zero_copy_layout: Optional[ZeroCopyLayoutLike] = None,
     runtime_library: Optional[PathLikeStr] = None,
@@ -984,8 +987,11 @@ def make_provider_options(
         options["tp_mode"] = tp_mode
     if custom_op_paths is not None:
         # A one-shot iterator would be consumed by the validation below; keep a list instead.
-        items = None if isinstance(custom_op_paths, _AbcSequence) else _as_items(custom_op_paths, "custom_op_paths")
-        options["custom_op_paths"] = custom_op_paths if items is None else cast(List[PathLikeStr], items)
+        if isinstance(custom_op_paths, (str, os.PathLike, _AbcSequence)):
+            options["custom_op_paths"] = custom_op_paths
+        else:
+            items = _as_items(custom_op_paths, "custom_op_paths")
+            options["custom_op_paths"] = cast(List[PathLikeStr], custom_op_paths if items is None else items)
     if zero_copy_layout is not None:
         options["zero_copy_layout"] = zero_copy_layout
     if runtime_library is not None:
@@ -1269,7 +1275,7 @@ def _check_enum(enum_type: Type[_E], value: object, name: str) -> _E:
             return enum_type(number)
         except ValueError:
             pass
-    raise InvalidOptionError(f"{name} must be a {enum_type.__name__}, one of: {members}; got {_describe(value)}")
+    raise InvalidOptionError(f"{name} must be one of {enum_type.__name__}: {members}; got {_describe(value)}")
 
 
 def _check_graph_level(value: object, name: str) -> GraphOptimizationLevel:
