@@ -1,6 +1,7 @@
 """The ``ez-rknn`` command line: parsing, formatting, and end-to-end runs on the simulator."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 import json
@@ -179,6 +180,9 @@ def test_session_utilisation_shapes() -> None:
         {"slots": [{"core": 0, "busy_s": 0.2, "completed": 3}, {"core": 0, "busy_s": 0.3, "completed": 4}]}, 1.0)
     assert by_slot["0"]["busy"] == pytest.approx(0.5) and by_slot["0"]["runs"] == 7
     assert cli.session_utilisation({}, 1.0) == {}
+    dispatcher_shape = {"busy_s_per_core": {"0": 1.0, "2": 0.5}, "tasks_per_core": {"0": 8, "2": 4}}
+    u = cli.session_utilisation(dispatcher_shape, 1.0, slots_per_core=2)
+    assert u == {"0": {"busy": 0.5, "runs": 8.0}, "2": {"busy": 0.25, "runs": 4.0}}
 
 
 def test_simulator_utilisation() -> None:
@@ -247,9 +251,160 @@ def test_keyboard_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: py
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_sim_path(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sim_path(sim_library: str, capsys: pytest.CaptureFixture[str]) -> None:
     from ztu_somemodelruntime_ez_rknn_async import simulator
 
     assert cli.main(["sim", "path"]) == 0
     out = capsys.readouterr().out.strip()
     assert out == simulator.library_path() and os.path.isfile(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# End to end on the simulator (need session.py)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_model(native_model: Any) -> Path:
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    path: Path = native_model([TensorSpec("x", (1, 3, 8, 8), dtype="int8", scale=0.05)],
+                              [TensorSpec("y", (1, 10), dtype="float32")],
+                              latency_us=300, custom_string="bench-test")
+    return path
+
+
+@needs_session
+def test_info_json_on_real_model(sim_library: str, capsys: pytest.CaptureFixture[str]) -> None:
+    model = REAL_MODELS / "add_i8.rknn"
+    if not model.is_file():
+        pytest.skip(f"{model} not available")
+    assert cli.main(["info", str(model), "--json", "--runtime-library", "simulator"]) == 0
+    captured = capsys.readouterr()
+    info = json.loads(captured.out)
+    assert info["custom_string"] == "model=add;ver=1"
+    assert [a["name"] for a in info["inputs"]] and [a["name"] for a in info["outputs"]]
+    for arg in info["inputs"] + info["outputs"]:
+        assert arg["type"].startswith("tensor(") and isinstance(arg["shape"], list)
+    assert info["sdk_version"], info
+
+
+@needs_session
+def test_info_text(sim_library: str, capsys: pytest.CaptureFixture[str]) -> None:
+    model = REAL_MODELS / "conv_i8.rknn"
+    if not model.is_file():
+        pytest.skip(f"{model} not available")
+    assert cli.main(["info", str(model), "--runtime-library", "simulator"]) == 0
+    out = capsys.readouterr().out
+    assert "custom string" in out and "'conv test'" in out
+    assert "inputs" in out and "outputs" in out
+
+
+@needs_session
+@pytest.mark.parametrize("mode", ["sync", "async", "submit", "imap", "pipeline"])
+def test_bench_json_every_mode(mode: str, small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", str(small_model), "--mode", mode, "-n", "12", "--json", "--runtime-library", "simulator"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["mode"] == mode and report["iterations"] == 12 and report["errors"] == 0
+    assert report["throughput_per_s"] > 0
+    assert set(report["latency_ms"]) >= {"p50", "p90", "p99"}
+    assert report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    assert "utilisation" in report
+    sim_util = report["utilisation"]["simulator"]
+    assert sim_util is not None and set(sim_util) >= {"0"}
+    assert sum(v["runs"] for v in sim_util.values()) >= 12
+    if mode != "sync":  # the async modes default to schedule 0,1,2
+        assert report["config"]["schedule"] == [0, 1, 2]
+    # Progress bar only on a TTY: capsys' stderr is not one.
+    assert "\r" not in captured.err and "[#" not in captured.err
+
+
+@needs_session
+def test_bench_text_table_and_schedule(small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", str(small_model), "--schedule", "0,1", "--threads-per-core", "2", "-n", "10",
+            "--runtime-library", "simulator"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "throughput" in out and "p50" in out and "p99" in out
+    assert "per-core utilisation" in out and "schedule 0,1" in out
+
+
+@needs_session
+def test_bench_tp_mode(small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", str(small_model), "--tp-mode", "0,1,2", "--mode", "sync", "-n", "5", "--json",
+            "--runtime-library", "simulator"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["tp_mode"] == "0,1,2" and report["config"]["schedule"] is None
+
+
+@needs_session
+def test_bench_zero_copy_clear_error_or_result(small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    session_cls = importlib.import_module("ztu_somemodelruntime_ez_rknn_async.session").InferenceSession
+    argv = ["bench", str(small_model), "--mode", "zero-copy", "-n", "5", "--json", "--runtime-library", "simulator"]
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    if hasattr(session_cls, "io_binding"):
+        assert code == 0, captured.err
+        assert json.loads(captured.out)["mode"] == "zero-copy"
+    else:
+        assert code == 1
+        assert captured.err.strip().splitlines() == [
+            "ez-rknn: error: zero-copy mode needs InferenceSession.io_binding(), which this version does not have yet"]
+
+
+@needs_session
+def test_bench_trace_file(small_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "trace.json"
+    argv = ["bench", str(small_model), "-n", "9", "--json", "--trace", str(trace), "--runtime-library", "simulator"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trace"] == str(trace)
+    with open(trace, encoding="utf-8") as fh:
+        data = json.load(fh)
+    assert data["displayTimeUnit"] == "ms"
+    events = data["traceEvents"]
+    complete = [e for e in events if e["ph"] == "X"]
+    assert len(complete) >= 9
+    for e in complete:
+        assert {"name", "ph", "ts", "dur", "pid", "tid"} <= set(e) and e["dur"] >= 0
+    assert any(e["ph"] == "M" and e["name"] == "thread_name" for e in events)
+
+
+@needs_session
+def test_bench_json_subprocess_stdout_is_pure_json(small_model: Path, sim_library: str) -> None:
+    proc = run_cli_subprocess(["bench", str(small_model), "-n", "6", "--json", "--runtime-library", "simulator"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    assert {"throughput_per_s", "latency_ms", "utilisation"} <= set(report)
+    assert "\r" not in proc.stderr  # stderr is a pipe: no progress bar
+
+
+@needs_session
+def test_bench_corrupt_model_one_line_error(tmp_path: Path, sim_library: str) -> None:
+    bad = tmp_path / "bad.rknn"
+    bad.write_bytes(b"this is not a model\n")
+    proc = run_cli_subprocess(["bench", str(bad), "-n", "2", "--runtime-library", "simulator"])
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ez-rknn: error: "), proc.stderr
+
+
+@needs_session
+def test_demo_one_second(sim_library: str, capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZTU_RKNPU2_RUNTIME_LIBRARY", raising=False)
+    assert cli.main(["demo", "--seconds", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "simulat" in captured.err
+    out = captured.out
+    assert "run(), one context" in out and "imap(), schedule 0,1,2" in out and "run_async(), schedule 0,1,2" in out
+    assert "inferences/s" in out and "What you are seeing" in out
+    rows = [line for line in out.splitlines() if line.startswith(("run()", "imap()", "run_async()"))]
+    assert len(rows) == 3
+    for row in rows:
+        assert float(row.split()[-2]) > 0  # the throughput column

@@ -875,9 +875,29 @@ def simulator_utilisation(before: Mapping[str, int], after: Mapping[str, int],
     return out
 
 
-def session_utilisation(stats: Mapping[str, Any], elapsed_s: float) -> Dict[str, Dict[str, float]]:
-    """Per core from ``get_stats()``: accepts ``{"cores": {core: {...}}}`` or ``{"slots": [...]}`` shapes."""
+def session_utilisation(stats: Mapping[str, Any], elapsed_s: float,
+                        slots_per_core: int = 1) -> Dict[str, Dict[str, float]]:
+    """Per core from (a delta of) ``get_stats()``.
+
+    The dispatcher's shape: ``busy_s_per_core``/``tasks_per_core`` mappings (busy seconds summed over the
+    core's slots, so divided by ``slots_per_core``); also accepted: ``{"cores": {core: {...}}}`` or
+    ``{"slots": [...]}``.
+    """
     out: Dict[str, Dict[str, float]] = {}
+    busy_map = stats.get("busy_s_per_core")
+    if isinstance(busy_map, Mapping):
+        tasks_map = stats.get("tasks_per_core")
+        tasks = tasks_map if isinstance(tasks_map, Mapping) else {}
+        slots = max(1, int(slots_per_core))
+        for core, busy in busy_map.items():
+            if not isinstance(busy, (int, float)):
+                continue
+            runs = tasks.get(core, 0)
+            out[str(core)] = {
+                "busy": float(busy) / (elapsed_s * slots) if elapsed_s > 0 else 0.0,
+                "runs": float(runs) if isinstance(runs, (int, float)) else 0.0,
+            }
+        return out
     per_core: Dict[str, Dict[str, float]] = {}
     cores = stats.get("cores") or stats.get("per_core")
     if isinstance(cores, Mapping):
@@ -1033,7 +1053,7 @@ def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, .
     utilisation: Dict[str, Any] = {"session": None, "simulator": None}
     delta = _stats_delta(stats_before, stats_after)
     if delta is not None:
-        per_core = session_utilisation(delta, result.elapsed_s)
+        per_core = session_utilisation(delta, result.elapsed_s, threads_per_core or 1)
         utilisation["session"] = per_core or None
     if sim_before is not None and sim_after is not None:
         utilisation["simulator"] = simulator_utilisation(sim_before, sim_after, result.elapsed_s) or None
