@@ -19,6 +19,9 @@
 #include "sim_internal.h"
 
 #define RKNN_HEADER_LEN 64u
+/* input_json/output_json are scanned once per tensor; capping them bounds the work to
+ * 2 * SIM_MAX_IO * 4 MiB even for hostile files (real ones hold about 50 bytes per tensor). */
+#define RKNN_MAX_IO_JSON ((size_t)4 << 20)
 
 /* ---- bounds-checked little-endian reads ---- */
 
@@ -758,11 +761,15 @@ static int parse_flatbuffer(const fb_buf *b, sim_model *m)
     size_t len;
     if (fb_string(b, &root, 12, &s, &len, &present) != 0)
         return -1;
+    if (present && len > RKNN_MAX_IO_JSON)
+        return -1;
     if (present) {
         in_ctx.json = s;
         in_ctx.json_len = len;
     }
     if (fb_string(b, &root, 13, &s, &len, &present) != 0)
+        return -1;
+    if (present && len > RKNN_MAX_IO_JSON)
         return -1;
     if (present) {
         out_ctx.json = s;

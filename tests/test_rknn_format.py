@@ -556,6 +556,10 @@ def test_json_lookup_rules(driver: Driver) -> None:
     # nesting deeper than the scanner's limit is rejected, not recursed into
     deep = '{"z": ' + "[" * 200 + "]" * 200 + ', "x": {"dtype": "int8"}}'
     assert driver.parse(make_rknn(ins, outs, input_json=deep)) is None
+    # the scanner runs once per tensor, so each JSON is capped at 4 MiB
+    pad = " " * ((4 << 20) - len('{"x": {"dtype": "int8"}}'))
+    assert driver.parse(make_rknn(ins, outs, input_json='{"x": {"dtype": "int8"}}' + pad)) is not None
+    assert driver.parse(make_rknn(ins, outs, input_json='{"x": {"dtype": "int8"}}' + pad + " ")) is None
 
 
 def test_json_absent_falls_back_to_internal_dtype_code(driver: Driver) -> None:
