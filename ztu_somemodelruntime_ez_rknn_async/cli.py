@@ -905,8 +905,8 @@ def session_utilisation(stats: Mapping[str, Any], elapsed_s: float,
     elif isinstance(cores, list):
         items = [(c.get("core", i), c) for i, c in enumerate(cores) if isinstance(c, Mapping)]
     else:
-        slots = stats.get("slots") or stats.get("workers") or []
-        items = [(s.get("core", i), s) for i, s in enumerate(slots) if isinstance(s, Mapping)]
+        slot_list = stats.get("slots") or stats.get("workers") or []
+        items = [(e.get("core", i), e) for i, e in enumerate(slot_list) if isinstance(e, Mapping)]
     for core, entry in items:
         if not isinstance(entry, Mapping):
             continue
