@@ -12,6 +12,7 @@ import pytest
 from ztu_somemodelruntime_ez_rknn_async.profiling import (
     CALLBACK_TRACK,
     SUBMIT_TRACK,
+    TASKS_TRACK,
     TaskTrace,
     TraceRecorder,
     profile_file_name,
@@ -102,7 +103,8 @@ def test_bounded_memory_counts_dropped(tmp_path: Path) -> None:
 
 def test_tracks_get_stable_ids_and_sort_order(tmp_path: Path) -> None:
     rec = TraceRecorder(clock=FakeClock())
-    names = [CALLBACK_TRACK, slot_track(2, 0), SUBMIT_TRACK, slot_track(0, 1), slot_track(0, 0), "other"]
+    names = [CALLBACK_TRACK, slot_track(2, 0), SUBMIT_TRACK, slot_track(0, 1), slot_track(0, 0), "other",
+             TASKS_TRACK]
     ids = [rec.track_id(n) for n in names]
     assert len(set(ids)) == len(ids)
     assert rec.track_id(slot_track(2, 0)) == ids[1]
@@ -113,7 +115,7 @@ def test_tracks_get_stable_ids_and_sort_order(tmp_path: Path) -> None:
     sort = {e["tid"]: e["args"]["sort_index"] for e in _by_ph(data, "M") if e["name"] == "thread_sort_index"}
     by_name = {v: sort[k] for k, v in _thread_names(data).items()}
     order = sorted(by_name, key=lambda n: by_name[n])
-    assert order == [SUBMIT_TRACK, "core 0 / slot 0", "core 0 / slot 1", "core 2 / slot 0", "other",
+    assert order == [SUBMIT_TRACK, TASKS_TRACK, "core 0 / slot 0", "core 0 / slot 1", "core 2 / slot 0", "other",
                      CALLBACK_TRACK]
 
 
@@ -167,19 +169,30 @@ def test_record_task_phases(tmp_path: Path) -> None:
     with task.phase("callback", clock):
         clock.t = 1.015
     assert task.phase_names() == ["inputs_set", "run", "outputs_get", "callback"]
-    assert rec.record_task(task) == 6
+    assert rec.record_task(task) == 7  # submit, task span, queue_wait span, 4 phases
     data = _load(rec.write(tmp_path / "t.json"))
     names = _thread_names(data)
     xs = {e["name"]: e for e in _by_ph(data, "X")}
-    assert set(xs) == {"queue_wait", "inputs_set", "run", "outputs_get", "callback"}
-    assert xs["queue_wait"]["ts"] == pytest.approx(1e6) and xs["queue_wait"]["dur"] == pytest.approx(10_000)
+    assert set(xs) == {"inputs_set", "run", "outputs_get", "callback"}
+    assert xs["inputs_set"]["ts"] == pytest.approx(1_010_000) and xs["inputs_set"]["dur"] == pytest.approx(1000)
     assert xs["run"]["dur"] == pytest.approx(2000)
-    for phase in ("queue_wait", "inputs_set", "run", "outputs_get"):
+    for phase in ("inputs_set", "run", "outputs_get"):
         assert names[xs[phase]["tid"]] == "core 2 / slot 1"
         assert xs[phase]["args"] == {"task": 7, "core": 2, "slot": 1}
     assert names[xs["callback"]["tid"]] == "callbacks"
     (sub,) = _by_ph(data, "i")
     assert names[sub["tid"]] == "submit" and sub["ts"] == pytest.approx(1e6)
+    # Overlapping intervals are nestable async spans: task (submit -> last phase end) > queue_wait.
+    begins = {e["name"]: e for e in _by_ph(data, "b")}
+    ends = {e["name"]: e for e in _by_ph(data, "e")}
+    assert set(begins) == set(ends) == {"task", "queue_wait"}
+    assert all(e["id"] == 7 and e["cat"] == "task" for e in list(begins.values()) + list(ends.values()))
+    assert begins["task"]["ts"] == pytest.approx(1e6) and ends["task"]["ts"] == pytest.approx(1_015_000)
+    assert begins["queue_wait"]["ts"] == pytest.approx(1e6) and ends["queue_wait"]["ts"] == pytest.approx(1_010_000)
+    assert names[begins["task"]["tid"]] == "tasks"
+    # In the file, a span's begin precedes its end, and the outer span opens first.
+    order = [(e["name"], e["ph"]) for e in data["traceEvents"] if e["ph"] in ("b", "e")]
+    assert order == [("task", "b"), ("task", "e"), ("queue_wait", "b"), ("queue_wait", "e")]
 
 
 def test_record_task_with_explicit_start_and_error() -> None:
@@ -193,9 +206,19 @@ def test_record_task_with_explicit_start_and_error() -> None:
             raise RuntimeError("boom")
     assert task.error == "RuntimeError: boom"
     rec.record_task(task)
-    xs = {e["name"]: e for e in rec.to_dict()["traceEvents"] if e["ph"] == "X"}
-    assert xs["queue_wait"]["dur"] == pytest.approx(500_000)
+    events = rec.to_dict()["traceEvents"]
+    xs = {e["name"]: e for e in events if e["ph"] == "X"}
+    qw = [e["ts"] for e in events if e["name"] == "queue_wait"]
+    assert qw == [pytest.approx(0.0), pytest.approx(500_000)]
     assert xs["run"]["args"]["error"] == "RuntimeError: boom"
+
+
+def test_async_pair_is_all_or_nothing() -> None:
+    rec = TraceRecorder(max_events=3, clock=FakeClock(0.0))
+    assert rec.add_async("a", "c", 0.0, 1.0, async_id=1)
+    assert not rec.add_async("b", "c", 0.0, 1.0, async_id=2)  # would need 2 more slots, 1 left
+    assert len(rec) == 2 and rec.dropped == 2
+    assert rec.add_instant("i", "c", 0.5)
 
 
 def test_record_task_without_slot_or_submit() -> None:

@@ -8,8 +8,21 @@ uses the same recorder.
 Times are seconds on the recorder's clock (:func:`time.perf_counter` unless another is given); the file
 holds microseconds relative to the recorder's creation.  Every event lands on a named *track* (a Chrome
 "thread"): ``"core 0 / slot 1"`` for a worker slot (:func:`slot_track`), ``"submit"`` for the caller
-side, ``"callbacks"`` for the callback thread.  Memory is bounded: past ``max_events`` new events are
-dropped and counted (:attr:`TraceRecorder.dropped`); the count is written into the file's ``otherData``.
+side, ``"tasks"`` for the (overlapping) lifetimes and queue waits of tasks, ``"callbacks"`` for the
+callback thread.  Serial work is written as complete events (``ph: "X"``); intervals that overlap on one
+track as nestable async spans (``ph: "b"``/``"e"``).  Memory is bounded: past ``max_events`` new events
+are dropped and counted (:attr:`TraceRecorder.dropped`); the count is written into the file's
+``otherData``.
+
+How a session records one asynchronous task (``rec`` is its recorder)::
+
+    trace = TaskTrace(ticket, submitted_s=rec.now(), name="run_async")     # submitting thread
+    trace.set_slot(slot.core, slot.index)                                  # worker, slot acquired
+    with trace.phase("inputs_set", rec.now): ...                           # worker
+    with trace.phase("run", rec.now): ...
+    with trace.phase("outputs_get", rec.now): ...
+    with trace.phase("callback", rec.now): ...                             # callback thread
+    rec.record_task(trace)                                                 # once, when finished
 """
 from __future__ import annotations
 
@@ -27,6 +40,7 @@ __all__ = [
     "TASK_PHASES",
     "SUBMIT_TRACK",
     "CALLBACK_TRACK",
+    "TASKS_TRACK",
     "slot_track",
     "profile_file_name",
     "DEFAULT_MAX_EVENTS",
@@ -37,6 +51,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_MAX_EVENTS = 200_000
 SUBMIT_TRACK = "submit"
 CALLBACK_TRACK = "callbacks"
+TASKS_TRACK = "tasks"
 #: The phases of one task, in order.  ``queue_wait`` is derived (submit → first worker phase).
 TASK_PHASES: Tuple[str, ...] = ("queue_wait", "inputs_set", "run", "outputs_get", "callback")
 
@@ -65,6 +80,8 @@ def _sort_index(name: str, tid: int) -> int:
     """Display order: submit, then worker slots by core and slot, then others, callbacks last."""
     if name == SUBMIT_TRACK:
         return 0
+    if name == TASKS_TRACK:
+        return 1
     if name == CALLBACK_TRACK:
         return 1_000_000
     if name.startswith("core "):
@@ -173,6 +190,18 @@ class TraceRecorder:
             self._events.append(event)
             return True
 
+    def _append_all(self, events: Sequence[JsonDict], track: Track) -> bool:
+        """All of ``events`` or none (a begin without its end would confuse the viewers)."""
+        with self._lock:
+            if len(self._events) + len(events) > self._max_events:
+                self._dropped += len(events)
+                return False
+            tid = track if isinstance(track, int) else self._track_id_locked(track)
+            for event in events:
+                event["tid"] = tid
+                self._events.append(event)
+            return True
+
     def _us(self, t_s: float) -> float:
         return round((t_s - self._origin_s) * 1e6, 3)
 
@@ -226,6 +255,31 @@ class TraceRecorder:
             event["args"] = _jsonable(args)
         return self._append(event, track)
 
+    def add_async(
+        self,
+        name: str,
+        category: str,
+        start_s: float,
+        end_s: float,
+        *,
+        async_id: int,
+        track: Track = "main",
+        args: Optional[Mapping[str, Any]] = None,
+    ) -> bool:
+        """A nestable async span (``ph: "b"`` + ``ph: "e"``, same ``id``): for intervals that overlap on one
+        track, such as tasks waiting in the queue.  Spans with the same category and id nest."""
+        begin: JsonDict = {
+            "name": str(name), "cat": str(category), "ph": "b", "id": int(async_id),
+            "ts": self._us(start_s), "pid": self._pid,
+        }
+        if args:
+            begin["args"] = _jsonable(args)
+        end: JsonDict = {
+            "name": str(name), "cat": str(category), "ph": "e", "id": int(async_id),
+            "ts": self._us(max(start_s, end_s)), "pid": self._pid,
+        }
+        return self._append_all([begin, end], track)
+
     def add_counter(
         self, name: str, ts_s: float, values: Mapping[str, float], *, category: str = "counter"
     ) -> bool:
@@ -254,10 +308,17 @@ class TraceRecorder:
     def record_task(self, task: "TaskTrace") -> int:
         """Record the phases of one finished task; returns how many events were kept.
 
-        Events: an instant ``submit`` on the ``"submit"`` track; ``queue_wait`` (submit → first worker
-        phase), ``inputs_set``, ``run``, ``outputs_get`` (and any other worker phase) on the slot's track
-        ``"core C / slot S"``; ``callback`` on the ``"callbacks"`` track.  Each event's args carry the task
-        id, core and slot (and ``error`` when the task failed).
+        Events:
+
+        * an instant ``<task.name>`` on the ``"submit"`` track at submission;
+        * on the ``"tasks"`` track, nestable async spans (they overlap, so not ``X`` events): ``<task.name>``
+          from submission to the end of its last phase, and inside it ``queue_wait`` from submission to the
+          first worker phase (or ``started_s``);
+        * ``X`` events ``inputs_set``, ``run``, ``outputs_get`` (and any other worker phase) on the slot's
+          track ``"core C / slot S"``, and ``callback`` on the ``"callbacks"`` track.
+
+        Each event's args carry the task id, core and slot (and ``error`` when the task failed).  An async
+        pair counts as one kept event.
         """
         args: JsonDict = {"task": task.task_id}
         if task.core is not None:
@@ -274,17 +335,19 @@ class TraceRecorder:
         else:
             worker_track = "worker"
         kept = 0
-        if task.submitted_s is not None:
-            kept += self.add_instant(task.name, "submit", task.submitted_s, track=SUBMIT_TRACK, args=args)
         worker_phases = [(n, s, e) for (n, s, e) in task.phases if n != "callback"]
         first_start = task.started_s
         if first_start is None and worker_phases:
             first_start = min(s for (_, s, _) in worker_phases)
-        if task.submitted_s is not None and first_start is not None:
-            kept += self.add_complete(
-                "queue_wait", "task", task.submitted_s, first_start - task.submitted_s,
-                track=worker_track, args=args,
-            )
+        if task.submitted_s is not None:
+            kept += self.add_instant(task.name, "submit", task.submitted_s, track=SUBMIT_TRACK, args=args)
+            last_end = max((e for (_, _, e) in task.phases), default=first_start)
+            if last_end is not None:
+                kept += self.add_async(task.name, "task", task.submitted_s, last_end, async_id=task.task_id,
+                                       track=TASKS_TRACK, args=args)
+            if first_start is not None:
+                kept += self.add_async("queue_wait", "task", task.submitted_s, first_start,
+                                       async_id=task.task_id, track=TASKS_TRACK, args=args)
         for phase, start, end in task.phases:
             track = CALLBACK_TRACK if phase == "callback" else worker_track
             kept += self.add_complete(phase, "task", start, end - start, track=track, args=args)
