@@ -531,6 +531,18 @@ static int json_lookup_io(const char *text, size_t len, const char *name, size_t
 
 /* ---- mapping file values to rknn enums ---- */
 
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        char x = (*a >= 'a' && *a <= 'z') ? (char)(*a - 32) : *a;
+        char y = (*b >= 'a' && *b <= 'z') ? (char)(*b - 32) : *b;
+        if (x != y)
+            return 0;
+        if (x == '\0')
+            return 1;
+    }
+}
+
 static int dtype_from_string(const char *s)
 {
     static const struct { const char *name; int type; } table[] = {
@@ -643,8 +655,12 @@ static int parse_io_tensor(const io_ctx *c, const fb_table *t, sim_tensor *out)
         out->fmt = 3;
     else if (!c->is_input)
         out->fmt = 0;
+    else if (layout != NULL && ascii_ieq(layout, "NCHW"))
+        out->fmt = 0;
+    else if (layout != NULL && ascii_ieq(layout, "UNDEFINED"))
+        out->fmt = 3; /* not covered by §5.4 (no file seen): reported as the file says */
     else
-        out->fmt = (layout != NULL && strcmp(layout, "NCHW") == 0) ? 0 : 1;
+        out->fmt = 1; /* NHWC, also the toolkit default when the layout is missing or unknown */
 
     /* quantisation: the first scale and zero point */
     size_t sdata, zdata;

@@ -73,8 +73,10 @@ static const char *check_tensor(const sim_tensor *t, int is_input)
         return "bad type";
     if (t->fmt != 0 && t->fmt != 1 && t->fmt != 3)
         return "bad fmt";
-    if ((t->fmt == 3) != (t->n_dims != 4))
+    if (t->n_dims != 4 && t->fmt != 3)
         return "fmt does not match rank";
+    if (t->n_dims == 4 && t->fmt == 3 && !is_input)
+        return "4-D output not NCHW";
     if (t->fmt == 1 && !is_input)
         return "NHWC output";
     if (t->qnt_type == 2) {
