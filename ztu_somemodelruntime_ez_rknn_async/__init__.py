@@ -1,8 +1,92 @@
-"""ONNX-Runtime-style sessions for Rockchip RKNPU2 models, in pure Python over librknnrt via ctypes."""
+"""ONNX-Runtime-style sessions for Rockchip RKNPU2 models, in pure Python over librknnrt via ctypes.
+
+Importing the package loads no native library: ``librknnrt.so`` (or the simulator) is opened by the first
+:class:`InferenceSession`.
+
+Example:
+    >>> from ztu_somemodelruntime_ez_rknn_async import InferenceSession, get_available_providers
+    >>> get_available_providers()
+    ['RKNPU2ExecutionProvider']
+"""
 from __future__ import annotations
 
 import logging
+from typing import List
+
+from .errors import (
+    InvalidArgumentError,
+    InvalidOptionError,
+    RknnContextInvalidError,
+    RknnError,
+    RknnInputInvalidError,
+    RknnMallocError,
+    RknnModelInvalidError,
+    RknnNotSupportedError,
+    RknnPlatformMismatchError,
+    RknnTimeoutError,
+    RunTimeoutError,
+    RuntimeLibraryNotFoundError,
+    SessionClosedError,
+    SubmitTimeoutError,
+)
+from .options import (
+    PROVIDER_NAME,
+    RknnProviderOptions,
+    RknnRunOptions,
+    RunOptions,
+    SessionOptions,
+    make_provider_options,
+)
+from .session import InferenceSession
+from .tensors import ModelMetadata, NodeArg
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
+__all__ = [
+    "InferenceSession",
+    "InvalidArgumentError",
+    "InvalidOptionError",
+    "ModelMetadata",
+    "NodeArg",
+    "RknnContextInvalidError",
+    "RknnError",
+    "RknnInputInvalidError",
+    "RknnMallocError",
+    "RknnModelInvalidError",
+    "RknnNotSupportedError",
+    "RknnPlatformMismatchError",
+    "RknnProviderOptions",
+    "RknnRunOptions",
+    "RknnTimeoutError",
+    "RunOptions",
+    "RunTimeoutError",
+    "RuntimeLibraryNotFoundError",
+    "SessionClosedError",
+    "SessionOptions",
+    "SubmitTimeoutError",
+    "get_available_providers",
+    "make_provider_options",
+]
+
+
+def _read_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return "0+unknown"
+    try:
+        return version("ztu_somemodelruntime_ez_rknn_async")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__: str = _read_version()
+
+
+def get_available_providers() -> List[str]:
+    """The execution providers this package offers (ORT's function of the same name).
+
+    Returns ``["RKNPU2ExecutionProvider"]`` without loading the runtime; whether ``librknnrt.so`` can be
+    loaded is only known when a session is created.
+    """
+    return [PROVIDER_NAME]

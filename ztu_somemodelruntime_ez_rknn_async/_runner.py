@@ -1,0 +1,142 @@
+"""The per-slot hot path: one inference on one context through the copying API.
+
+A :class:`SlotRunner` belongs to exactly one worker slot, hence to one context, and is only ever used by
+the thread holding that slot. It prebuilds the ``rknn_input[n]`` / ``rknn_output[m]`` arrays once; a run
+only rewrites ``buf``/``size``/``type`` (and ``want_float``), then calls
+
+    [rknn_set_input_shapes] → rknn_inputs_set → rknn_run → [query CURRENT_OUTPUT_ATTR]
+    → rknn_outputs_get(is_prealloc=1) → rknn_outputs_release (always, also after a failed get)
+
+Every call goes through ctypes, which releases the GIL for its duration. The numpy arrays whose
+addresses are in the C structs are referenced by the caller's ``PreparedFeed`` and by the local
+``arrays`` list until ``rknn_outputs_get`` has returned.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _abi
+from ._context import RknnContext
+from ._feeds import InputPlan, PreparedFeed
+from ._outputs import OutputPlan
+
+__all__ = ["SlotRunner"]
+
+
+class SlotRunner:
+    """Runs inferences on one context (not thread-safe: one slot, one thread at a time).
+
+    Args:
+        context: the slot's :class:`~._context.RknnContext`.
+        inputs: the session's input plans.
+        n_outputs: number of model outputs.
+        dynamic: the model has dynamic input shapes.
+        mask: the core mask set on the context (for statistics).
+        created_by: ``"dup"`` or ``"init"`` (for statistics).
+    """
+
+    __slots__ = ("context", "_plans", "_n_in", "_n_out", "_ins", "_outs", "_dynamic", "_row", "_current_dims",
+                 "mask", "created_by", "runs", "failures")
+
+    def __init__(self, context: RknnContext, inputs: Sequence[InputPlan], n_outputs: int, *, dynamic: bool,
+                 mask: int = 0, created_by: str = "init") -> None:
+        self.context = context
+        self._plans = list(inputs)
+        self._n_in = len(self._plans)
+        self._n_out = n_outputs
+        self._ins = (_abi.rknn_input * max(self._n_in, 1))()
+        for i, plan in enumerate(self._plans):
+            inp = self._ins[i]
+            inp.index = i
+            inp.pass_through = 0
+            inp.fmt = plan.pass_fmt
+        self._outs = (_abi.rknn_output * max(n_outputs, 1))()
+        for j in range(n_outputs):
+            out = self._outs[j]
+            out.index = j
+            out.is_prealloc = 1
+        self._dynamic = dynamic
+        self._row = -1
+        self._current_dims: Optional[List[Tuple[int, ...]]] = None
+        self.mask = mask
+        self.created_by = created_by
+        self.runs = 0
+        self.failures = 0
+
+    def _set_shapes(self, row: int) -> None:
+        attrs = []
+        for i, plan in enumerate(self._plans):
+            dims = plan.reported_rows[row]
+            a = _abi.rknn_tensor_attr()
+            a.index = i
+            a.name = plan.name.encode("utf-8")[:255]
+            a.n_dims = len(dims)
+            for k, d in enumerate(dims):
+                a.dims[k] = d
+            # Dims in the reported format (NHWC dims for NHWC inputs), as the runtime requires
+            # (peer bug §21.1-3 fixed: the peer passed NCHW dims with fmt NHWC).
+            a.fmt = plan.reported_fmt
+            a.type = plan.model_type
+            attrs.append(a)
+        self._row = -1  # if the call fails, the next run sets the shapes again
+        self._current_dims = None
+        self.context.set_input_shapes(attrs)
+        self._row = row
+
+    def output_dims(self, plans: Sequence[OutputPlan]) -> List[Tuple[int, ...]]:
+        """Shapes of the outputs for the current input shapes (CURRENT_OUTPUT_ATTR for dynamic models)."""
+        if not self._dynamic:
+            return [p.rows[0] for p in plans]
+        if self._current_dims is None:
+            ctx = self.context
+            self._current_dims = [tuple(ctx.current_output_attr(p.index).dims) for p in plans]
+        return self._current_dims
+
+    def run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
+        """One inference: returns all outputs (in model order) as arrays of ``plans[j].dtype``.
+
+        Raises:
+            RknnError: a runtime call failed (the message names the function).
+        """
+        try:
+            return self._run(feed, plans)
+        except BaseException:
+            self.failures += 1
+            raise
+
+    def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
+        ctx = self.context
+        if self._dynamic and feed.row != self._row:
+            self._set_shapes(feed.row)
+        ins = self._ins
+        arrays = feed.arrays  # keeps every buffer in `ins` alive until this method returns
+        types = feed.types
+        for i in range(self._n_in):
+            arr = arrays[i]
+            inp = ins[i]
+            inp.buf = arr.__array_interface__["data"][0]
+            inp.size = arr.nbytes
+            inp.type = types[i]
+        ctx.inputs_set(ins, self._n_in)
+        ctx.run()
+        dims = self.output_dims(plans)
+        outs = self._outs
+        results: List[np.ndarray] = []
+        for j in range(self._n_out):
+            plan = plans[j]
+            a = np.empty(dims[j], plan.dtype)
+            out = outs[j]
+            out.want_float = plan.want_float
+            out.buf = a.__array_interface__["data"][0]
+            out.size = a.nbytes
+            results.append(a)
+        try:
+            ctx.outputs_get(outs, self._n_out)
+        finally:
+            # Release after every get, also a failed one (prealloc frees nothing, but the runtime's
+            # bookkeeping stays balanced).
+            ctx.outputs_release(outs, self._n_out)
+        self.runs += 1
+        return results
