@@ -287,6 +287,8 @@ INVALID: List[Tuple[str, Dict[Any, Any], Tuple[str, ...]]] = [
             ("list", [1], "got [1] (type list)"),
             ("bytes", b"1", "(type bytes)"),
             ("huge", 10**30, "must be <="),
+            ("huge-str", "9" * 5000, "must be <="),
+            ("huge-negative-str", "-" + "9" * 5000, "must be > 0"),
         ]
     ],
     *[
@@ -318,6 +320,7 @@ INVALID: List[Tuple[str, Dict[Any, Any], Tuple[str, ...]]] = [
     ("schedule-core-3", {"schedule": 3}, ("schedule values must be NPU core indices 0, 1 or 2", "got 3")),
     ("schedule-core-3-in-list", {"schedule": [0, 3]}, ("NPU core indices 0, 1 or 2", "at most 3 cores")),
     ("schedule-core-big-in-str", {"schedule": "0 1 99"}, ("NPU core indices", "got '99'")),
+    ("schedule-huge-in-str", {"schedule": "1" * 5000}, ("NPU core indices", "...")),
     ("schedule-empty-str", {"schedule": ""}, ("schedule must not be empty",)),
     ("schedule-blank-str", {"schedule": " [ , ] "}, ("schedule must not be empty",)),
     ("schedule-empty-list", {"schedule": []}, ("schedule must not be empty",)),

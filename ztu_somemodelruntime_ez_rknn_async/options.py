@@ -242,6 +242,16 @@ def _closest(key: str, choices: Sequence[str]) -> str:
 
 
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+")
+_MAX_INT_DIGITS: Final = 40  # beyond every bound here; also keeps int() clear of its 4300-digit limit
+_SATURATED: Final[int] = 10**40
+
+
+def _int_from_text(text: str) -> int:
+    """The value of a string matching :data:`_INT_RE`; absurdly long numbers saturate at ±10**40."""
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > _MAX_INT_DIGITS:
+        return -_SATURATED if text.startswith("-") else _SATURATED
+    return int(text)
 
 
 def _as_int(value: object) -> Optional[int]:
@@ -254,7 +264,7 @@ def _as_int(value: object) -> Optional[int]:
         text = value.strip()
         if _INT_RE.fullmatch(text) is None:
             return None
-        return int(text)
+        return _int_from_text(text)
     if isinstance(value, (float, complex, bytes, bytearray)) or type(value).__name__ in ("bool", "bool_"):
         # Floats are refused even when integral; numpy booleans are booleans.
         return None
@@ -397,7 +407,7 @@ def _check_schedule(value: object, name: str = "schedule") -> Tuple[int, ...]:
                 raise InvalidOptionError(
                     f"{name} must contain integers, got the token {token!r} in {_describe(value)}"
                 )
-            items.append((token, int(token)))
+            items.append((token, _int_from_text(token)))
     elif _is_bytes_like(value):
         raise InvalidOptionError(f"{name} must be {expected}; bytes are not accepted, got {_describe(value)}")
     else:
