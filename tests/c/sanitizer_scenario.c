@@ -1,7 +1,7 @@
 /*
  * A short end-to-end scenario for the simulator built with -fsanitize=address,undefined.
  *
- * Compiled together with every stubs/*.c into one executable (so no LD_PRELOAD of the sanitizer runtime
+ * Compiled together with every C file of stubs/ into one executable (so no LD_PRELOAD of the sanitizer runtime
  * is needed) by tests/test_sim_sanitizers.py.  Usage: sanitizer_scenario <native model path>; the model
  * must have inputs x: int8 (1,3,4,4) and b: float32 (5,), and two outputs.  Exit code 0 = every check
  * passed; the sanitizers report (and fail the run) on any memory error, leak or undefined behaviour.
