@@ -299,6 +299,14 @@ def test_finalizers_run_at_interpreter_exit(sim_library: str, model: pathlib.Pat
 # --------------------------------------------------------------------------------------------- threads
 
 
+def _wait_until_busy(ctx: RknnContext) -> None:
+    """Wait until another thread is inside a call on ``ctx`` (its guard is taken)."""
+    deadline = time.monotonic() + 10
+    while not ctx._guard.locked():
+        assert time.monotonic() < deadline, "the other thread never entered the context"
+        time.sleep(0.001)
+
+
 def test_concurrent_use_is_refused(ctx: RknnContext, sim: Any) -> None:
     sim.set_delay("rknn_query", 300_000)
     errors: List[BaseException] = []
@@ -314,7 +322,7 @@ def test_concurrent_use_is_refused(ctx: RknnContext, sim: Any) -> None:
     t = threading.Thread(target=slow)
     t.start()
     entered.wait()
-    time.sleep(0.05)
+    _wait_until_busy(ctx)
     with pytest.raises(RuntimeError) as info:
         ctx.query_io_num()
     assert "in use by another thread" in str(info.value)
@@ -329,7 +337,7 @@ def test_destroy_waits_for_a_call_in_flight(lib: RuntimeLibrary, model: pathlib.
     sim.set_delay("rknn_query", 200_000)
     t = threading.Thread(target=ctx.query_io_num)
     t.start()
-    time.sleep(0.05)
+    _wait_until_busy(ctx)
     ctx.destroy()  # must not destroy the handle under the running query (the simulator would count a violation)
     t.join()
     sim.set_delay("rknn_query", 0)

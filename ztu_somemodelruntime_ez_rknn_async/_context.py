@@ -791,19 +791,25 @@ class RknnContext:
 
     # ------------------------------------------------------------------ memory (zero-copy)
 
-    def _adopt_mem(self, ptr: MemPointer, function: str, track: bool = True) -> MemPointer:
+    def _create_mem(self, fn: Callable[..., Any], function: str, track: bool, *args: Any) -> MemPointer:
+        # Tracking happens under the guard so that a concurrent destroy() either sees the new memory
+        # (and frees it first) or refuses the call; it can never miss one.
+        self._enter()
+        try:
+            ptr = fn(self._c_handle, *args)
+            if ptr and track:
+                self._state.mems[ctypes.addressof(ptr.contents)] = ptr
+        finally:
+            self._guard.release()
         if not ptr:
             raise error_for(
                 _abi.RKNN_ERR_MALLOC_FAIL, function, description="the runtime returned NULL (allocation refused)"
             )
-        if track:
-            self._state.mems[ctypes.addressof(ptr.contents)] = ptr
-        return ptr
+        return ptr  # type: ignore[no-any-return]
 
     def create_mem(self, size: int) -> MemPointer:
         """``rknn_create_mem``: runtime-allocated DMA memory; destroy with destroy_mem()."""
-        ptr = self._call(self.lib.api.rknn_create_mem, _check_index(size, "size"))
-        return self._adopt_mem(ptr, "rknn_create_mem")
+        return self._create_mem(self.lib.api.rknn_create_mem, "rknn_create_mem", True, _check_index(size, "size"))
 
     def create_mem2(self, size: int, alloc_flags: int = 0) -> MemPointer:
         """``rknn_create_mem2`` with ``rknn_mem_alloc_flags``.
@@ -813,29 +819,35 @@ class RknnContext:
         """
         if not 0 <= size < 1 << 64 or not 0 <= alloc_flags < 1 << 64:
             raise InvalidArgumentError("size and alloc_flags must be uint64")
-        ptr = self._call(self.lib.api.rknn_create_mem2, size, alloc_flags)
-        return self._adopt_mem(
-            ptr, "rknn_create_mem2", track=not alloc_flags & _abi.RKNN_MEM_FLAG_ALLOC_NO_CONTEXT
-        )
+        track = not alloc_flags & _abi.RKNN_MEM_FLAG_ALLOC_NO_CONTEXT
+        return self._create_mem(self.lib.api.rknn_create_mem2, "rknn_create_mem2", track, size, alloc_flags)
 
     def create_mem_from_fd(self, fd: int, virt_addr: Optional[int], size: int, offset: int = 0) -> MemPointer:
         """``rknn_create_mem_from_fd``: wrap a dma-buf the caller owns (``virt_addr`` = mapping start)."""
-        ptr = self._call(self.lib.api.rknn_create_mem_from_fd, fd, virt_addr, _check_index(size, "size"), offset)
-        return self._adopt_mem(ptr, "rknn_create_mem_from_fd")
+        return self._create_mem(
+            self.lib.api.rknn_create_mem_from_fd, "rknn_create_mem_from_fd", True, fd, virt_addr,
+            _check_index(size, "size"), offset,
+        )
 
     def create_mem_from_phys(self, phys_addr: int, virt_addr: Optional[int], size: int) -> MemPointer:
         """``rknn_create_mem_from_phys``: wrap physically contiguous memory the caller owns."""
-        ptr = self._call(self.lib.api.rknn_create_mem_from_phys, phys_addr, virt_addr, _check_index(size, "size"))
-        return self._adopt_mem(ptr, "rknn_create_mem_from_phys")
+        return self._create_mem(
+            self.lib.api.rknn_create_mem_from_phys, "rknn_create_mem_from_phys", True, phys_addr, virt_addr,
+            _check_index(size, "size"),
+        )
 
     def destroy_mem(self, mem: MemPointer) -> None:
         """``rknn_destroy_mem``; the pointer is invalid afterwards."""
         if not mem:
             raise InvalidArgumentError("destroy_mem: NULL memory")
         key = ctypes.addressof(mem.contents)
-        ret = self._call(self.lib.api.rknn_destroy_mem, mem)
-        # Forget it even on failure: retrying a failed free at destroy time could double-free.
-        self._state.mems.pop(key, None)
+        self._enter()
+        try:
+            ret = self.lib.api.rknn_destroy_mem(self._c_handle, mem)
+            # Forgotten even on failure: retrying a failed free at destroy time could double-free.
+            self._state.mems.pop(key, None)
+        finally:
+            self._guard.release()
         check(ret, "rknn_destroy_mem")
 
     def set_io_mem(self, mem: MemPointer, attr: Union[TensorAttr, rknn_tensor_attr]) -> None:
