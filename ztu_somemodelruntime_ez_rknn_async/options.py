@@ -280,7 +280,7 @@ def _check_int(value: object, name: str, *, minimum: int = 1, maximum: int) -> i
     """Validate an int-like option (``bool`` rejected) and its bounds."""
     number = _as_int(value)
     if number is None:
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):  # incl. numpy booleans
             raise InvalidOptionError(
                 f"{name} must be an integer; booleans are not accepted for numeric options, got {_describe(value)}"
             )
@@ -314,7 +314,10 @@ def _check_bool(value: object, name: str) -> bool:
         if text in _FALSE_STRINGS:
             return False
     elif type(value).__name__ in ("bool", "bool_") and hasattr(value, "item"):
-        item = value.item()  # numpy booleans
+        try:
+            item = value.item()  # numpy booleans
+        except Exception:  # noqa: BLE001 - not a numpy boolean after all
+            item = None
         if isinstance(item, bool):
             return item
     else:
