@@ -94,7 +94,7 @@ def run_once(api: Any, ctx: int) -> None:
     data = (ctypes.c_float * 4)(1.0, 2.0, 3.0, 4.0)
     inp = (_abi.rknn_input * 1)()
     inp[0].index = 0
-    inp[0].buf = ctypes.cast(data, ctypes.c_void_p)
+    inp[0].buf = ctypes.addressof(data)
     inp[0].size = ctypes.sizeof(data)
     inp[0].type = _abi.RKNN_TENSOR_FLOAT32
     inp[0].fmt = _abi.RKNN_TENSOR_UNDEFINED

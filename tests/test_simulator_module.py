@@ -180,7 +180,7 @@ def test_build_elsewhere_with_soname(tmp_path: pathlib.Path) -> None:
         dyn = subprocess.run([readelf, "-d", str(out)], stdout=subprocess.PIPE, check=True).stdout.decode()
         assert "[librknnrt.so]" in dyn
     with pytest.raises(TypeError):
-        simulator.build(tmp_path / "c", cflags="-O0")  # type: ignore[arg-type]
+        simulator.build(tmp_path / "c", cflags="-O0")
 
 
 def test_build_flags() -> None:
@@ -199,8 +199,8 @@ def _x() -> TensorSpec:
 
 
 def test_tensorspec_normalises() -> None:
-    spec = TensorSpec("a", [1, 3, 2, 2], np.int8, scale=np.float64(0.1), zero_point=np.int64(-3), layout="NCHW",
-                      shapes=[[1, 3, 2, 2], [1, 3, 4, 4]])
+    spec = TensorSpec("a", [1, 3, 2, 2], np.int8, scale=np.float64(0.1), zero_point=np.int64(-3),  # type: ignore[arg-type]
+                      layout="NCHW", shapes=[[1, 3, 2, 2], [1, 3, 4, 4]])
     assert spec.shape == (1, 3, 2, 2)
     assert spec.dtype == "int8"
     assert spec.scale == float(np.float32(0.1))
@@ -446,7 +446,7 @@ def _init(api: Any, abi: Any, path: pathlib.Path) -> int:
     return int(ctx.value)
 
 
-name_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+name_chars = st.characters(codec="utf-8", exclude_characters="\x00")
 
 
 @given(
