@@ -2,7 +2,7 @@
 
 :func:`build_core` composes the lower layers in a fixed order and undoes everything on failure:
 
-1. ``load_runtime(config.runtime_library)``;
+1. (by the session, before the model is read) ``load_runtime(config.runtime_library)``;
 2. the master context (``rknn_init``; weight-sharing slaves pass the master session's master context);
 3. the queries on the master context (in/out counts, attributes, dynamic ranges, custom string, SDK
    version) → input/output plans;
@@ -18,6 +18,7 @@ context, which the dispatcher gives to exactly one thread at a time. Nothing her
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import os
 import threading
@@ -25,11 +26,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ._context import RknnContext, TensorAttr
 from ._feeds import InputPlan, build_input_plans
-from ._library import RuntimeLibrary, load_runtime
+from ._library import RuntimeLibrary
 from ._outputs import OutputPlan, build_output_plans
 from ._runner import SlotRunner
 from .dispatcher import Dispatcher, WorkerSlot
-from .errors import InvalidArgumentError, InvalidOptionError, RknnError, SessionClosedError
+from .errors import InvalidArgumentError, RknnError, SessionClosedError
 from .options import ProviderConfig
 from .tensors import RKNN_TENSOR_NHWC, nchw_to_nhwc_dims
 
@@ -61,10 +62,9 @@ def read_model(path_or_bytes: object) -> Tuple[bytes, str]:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise FileNotFoundError(2, "model file not found: {!r}".format(path), path) from None
+            raise FileNotFoundError(errno.ENOENT, "model file not found", path) from None
         except IsADirectoryError:
-            raise IsADirectoryError(21, "model path is a directory, not an .rknn file: {!r}".format(path),
-                                    path) from None
+            raise IsADirectoryError(errno.EISDIR, "model path is a directory, not an .rknn file", path) from None
         what = path
     else:
         raise TypeError(
@@ -227,11 +227,12 @@ def _slot_layout(config: ProviderConfig) -> Tuple[List[Tuple[int, int]], Dict[in
     return [(0, config.core_mask)] * tpc, {0: 1}
 
 
-def build_core(model: bytes, model_what: str, config: ProviderConfig, *,
+def build_core(lib: RuntimeLibrary, model: bytes, model_what: str, config: ProviderConfig, *,
                weight_master: Optional[SessionCore] = None, keepalive: Optional[object] = None) -> SessionCore:
     """Create every resource of a session; on failure destroy what was created and re-raise.
 
     Args:
+        lib: the runtime (``load_runtime(config.runtime_library)``, loaded before the model is read).
         model: the model bytes.
         model_what: the path or ``"<N bytes>"`` (for messages).
         config: validated provider options.
@@ -241,11 +242,6 @@ def build_core(model: bytes, model_what: str, config: ProviderConfig, *,
     core = SessionCore()
     core.config = config
     core.model_what = model_what
-    if config.uses_custom_ops:
-        # TODO(plugins): custom-op registration belongs to plugins.py, which does not exist yet.
-        raise InvalidOptionError("custom-op plugins (custom_op_paths / custom_op_default_path) are not "
-                                 "supported by this build yet")
-    lib = load_runtime(config.runtime_library)
     core.lib = lib
     res = core.resources
     if keepalive is not None:

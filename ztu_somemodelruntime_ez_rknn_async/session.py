@@ -33,6 +33,7 @@ import numpy as np
 
 from ._core import SessionCore, build_core, read_model
 from ._feeds import PreparedFeed, prepare_feed
+from ._library import load_runtime
 from ._outputs import OutputPlan, join_batches, resolve_output_names, select_outputs
 from ._runner import SlotRunner
 from .errors import InvalidArgumentError, InvalidOptionError, RunTimeoutError, SessionClosedError
@@ -160,8 +161,13 @@ class InferenceSession:
             master_core = use_weight_from._core
             if master_core is None or master_core.closed:
                 raise InvalidArgumentError("use_weight_from must reference an open InferenceSession")
+        if config.uses_custom_ops:
+            # TODO(plugins): custom-op registration belongs to plugins.py, which does not exist yet.
+            raise InvalidOptionError("custom-op plugins (custom_op_paths / custom_op_default_path) are not "
+                                     "supported by this build yet")
+        lib = load_runtime(config.runtime_library)
         data, what = read_model(path_or_bytes)
-        core = build_core(data, what, config, weight_master=master_core, keepalive=use_weight_from)
+        core = build_core(lib, data, what, config, weight_master=master_core, keepalive=use_weight_from)
         del data
         self._core = core
         self._config = config
