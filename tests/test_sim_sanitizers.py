@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -48,7 +48,7 @@ def _compiler() -> List[str]:
 def _clean_env(extra: Dict[str, str]) -> Dict[str, str]:
     env = dict(os.environ, **extra)
     for var in ("LD_PRELOAD", "RKNN_SIM_FAULTS", "RKNN_SIM_DELAYS", "RKNN_SIM_SOC", "RKNN_SIM_LATENCY_US",
-                "RKNN_SIM_JITTER"):
+                "RKNN_SIM_JITTER", "RKNN_SIM_LOG"):
         env.pop(var, None)
     return env
 
@@ -75,7 +75,7 @@ def tsan_env(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
 
 
 def _build_and_run(cc: List[str], flags: List[str], env: Dict[str, str], exe: pathlib.Path,
-                   sources: List[pathlib.Path], args: List[str]) -> str:
+                   sources: List[pathlib.Path], args: List[str]) -> Tuple[str, str]:
     src = simulator.source_dir()
     argv = (cc + ["-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror"] + flags
             + ["-I", str(src), "-o", str(exe)] + [str(p) for p in sources] + ["-lm"])
@@ -85,7 +85,7 @@ def _build_and_run(cc: List[str], flags: List[str], env: Dict[str, str], exe: pa
     err = run.stderr.decode(errors="replace")
     assert run.returncode == 0, err[-4000:]
     assert not [m for m in REPORT_MARKERS if m in err], err[-4000:]
-    return run.stdout.decode()
+    return run.stdout.decode(), err
 
 
 @pytest.fixture(scope="module")
@@ -134,25 +134,28 @@ def _all_sources() -> List[pathlib.Path]:
 
 def test_scenario_is_clean_under_asan_ubsan(tmp_path: pathlib.Path, san_env: Dict[str, str]) -> None:
     sources = _all_sources()
-    out = _build_and_run(_compiler(), SAN_FLAGS, san_env, tmp_path / "scenario", sources,
-                         [str(_scenario_model(tmp_path))])
+    out, _ = _build_and_run(_compiler(), SAN_FLAGS, san_env, tmp_path / "scenario", sources,
+                            [str(_scenario_model(tmp_path))])
     assert "sanitizer scenario: ok" in out
 
 
 def test_scenario_is_clean_under_tsan(tmp_path: pathlib.Path, tsan_env: Dict[str, str]) -> None:
     sources = _all_sources()
-    out = _build_and_run(_compiler(), TSAN_FLAGS, tsan_env, tmp_path / "scenario", sources,
-                         [str(_scenario_model(tmp_path))])
+    out, _ = _build_and_run(_compiler(), TSAN_FLAGS, tsan_env, tmp_path / "scenario", sources,
+                            [str(_scenario_model(tmp_path))])
     assert "sanitizer scenario: ok" in out
 
 
 def test_sim_control_unit_under_asan_ubsan(tmp_path: pathlib.Path, san_env: Dict[str, str]) -> None:
     src = simulator.source_dir()
-    out = _build_and_run(_compiler(), SAN_FLAGS, san_env, tmp_path / "unit", [UNIT, src / "sim_control.c"], [])
+    env = dict(san_env, RKNN_SIM_LOG="1")
+    out, err = _build_and_run(_compiler(), SAN_FLAGS, env, tmp_path / "unit", [UNIT, src / "sim_control.c"], [])
     assert "sim_control unit: ok" in out
+    assert "ztu-sim: violation: unit test" in err  # RKNN_SIM_LOG makes misuse visible
 
 
 def test_sim_control_unit_under_tsan(tmp_path: pathlib.Path, tsan_env: Dict[str, str]) -> None:
     src = simulator.source_dir()
-    out = _build_and_run(_compiler(), TSAN_FLAGS, tsan_env, tmp_path / "unit", [UNIT, src / "sim_control.c"], [])
+    out, err = _build_and_run(_compiler(), TSAN_FLAGS, tsan_env, tmp_path / "unit", [UNIT, src / "sim_control.c"], [])
     assert "sim_control unit: ok" in out
+    assert "violation" not in err  # silent without RKNN_SIM_LOG
