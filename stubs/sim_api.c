@@ -830,15 +830,17 @@ int rknn_inputs_set(rknn_context context, uint32_t n_inputs, rknn_input inputs[]
             rc = convert_in(t, d, in->buf, type, form, in->pass_through, 0, c->in_held[in->index]);
         }
     }
-    if (rc != SIM_OK) {
-        c->inputs_ready = 0;
+    if (rc != SIM_OK)
         goto out;
-    }
     if (c->input_mode == MODE_IO_MEM)
         sim_violation("rknn_inputs_set mixed with rknn_set_io_mem inputs on one context"); /* later wins */
     c->input_mode = MODE_INPUTS_SET;
     c->inputs_ready = 1;
 out:
+    /* CHOICE: a failed rknn_inputs_set leaves no inputs behind, so a following run cannot silently use
+     * stale data. */
+    if (rc != SIM_OK)
+        c->inputs_ready = 0;
     sim_ctx_leave(c);
     return rc;
 }
