@@ -293,6 +293,16 @@ def test_soname_search_never_returns_an_already_loaded_simulator(
     assert "is the simulator" in info.value.candidates[0][1]
 
 
+def test_default_search_skips_a_simulator_loaded_explicitly(
+    libs: Dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_runtime(libs["fakesim"]).is_simulator  # now cached under its path
+    monkeypatch.setattr(_library, "STANDARD_LOCATIONS", (libs["fakesim"],))
+    with pytest.raises(RuntimeLibraryNotFoundError) as info:
+        load_runtime()
+    assert "is the simulator" in info.value.candidates[-1][1]
+
+
 def test_soname_search_uses_the_dynamic_linker(libs: Dict[str, str], tmp_path: pathlib.Path) -> None:
     # A fresh process, because the linker reads LD_LIBRARY_PATH only at start-up.
     libdir = tmp_path / "ld"

@@ -48,6 +48,10 @@ STANDARD_LOCATIONS: Tuple[str, ...] = (
 )
 # Without these a library cannot create or query a context, whatever its name says.
 _ESSENTIAL_SYMBOLS = ("rknn_init", "rknn_destroy", "rknn_query")
+_SIMULATOR_REFUSED = (
+    "is the simulator (rknn_sim_version is exported), which the default search never uses; ask for it with "
+    "'simulator'"
+)
 _HOW_TO_POINT = (
     "Point at the runtime with the provider option runtime_library='/absolute/path/librknnrt.so' or the "
     "environment variable {env}=/absolute/path/librknnrt.so; to run without an NPU use the simulator: "
@@ -175,6 +179,9 @@ def _try_path(path: str, tried: List[Tuple[str, str]], *, allow_simulator: bool)
     key = _canonical(path)
     cached = _cache.get(key)
     if cached is not None:
+        if cached.is_simulator and not allow_simulator:
+            tried.append((path, _SIMULATOR_REFUSED))
+            return None
         return cached
     if not os.path.exists(path):
         tried.append((path, "not found"))
@@ -221,10 +228,7 @@ def _accept(
         # dlopen by soname also matches an already loaded library whose SONAME is librknnrt.so,
         # which the simulator's is: without this check a process that once loaded the simulator
         # would silently keep using it.
-        tried.append(
-            (shown, "is the simulator (rknn_sim_version is exported), which the default search never uses; "
-             "ask for it with 'simulator'")
-        )
+        tried.append((shown, _SIMULATOR_REFUSED))
         return None
     resolved = path if path is not None else _loaded_path(cdll)
     key = key if key is not None else _canonical(resolved)
