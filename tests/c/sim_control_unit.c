@@ -144,12 +144,16 @@ static void test_cores(void)
 {
     CHECK(rknn_sim_set_soc("rk3588") == 0);
     rknn_sim_reset_counters();
-    job three[3] = { { 1, 50000, NULL, 0 }, { 2, 50000, NULL, 0 }, { 4, 50000, NULL, 0 } };
-    run_parallel(three, 3);
+    int rounds = 0;
+    do { /* the runs of one round overlap unless the host stalls a thread for 100 ms */
+        job three[3] = { { 1, 100000, NULL, 0 }, { 2, 100000, NULL, 0 }, { 4, 100000, NULL, 0 } };
+        run_parallel(three, 3);
+        rounds++;
+    } while (rounds < 5 && counter("max_concurrent_runs") < 3);
     CHECK(counter("max_concurrent_runs") == 3);
-    CHECK(counter("runs") == 3);
-    CHECK(counter("runs_core0") == 1 && counter("runs_core1") == 1 && counter("runs_core2") == 1);
-    CHECK(counter("busy_us_core0") == 50000 && counter("busy_us_core2") == 50000);
+    CHECK(counter("runs") == 3 * rounds);
+    CHECK(counter("runs_core0") == rounds && counter("runs_core1") == rounds && counter("runs_core2") == rounds);
+    CHECK(counter("busy_us_core0") == 100000 * rounds && counter("busy_us_core2") == 100000 * rounds);
 
     rknn_sim_reset_counters();
     job same[3] = { { 1, 10000, NULL, 0 }, { 1, 10000, NULL, 0 }, { 1, 10000, NULL, 0 } };
@@ -178,12 +182,12 @@ static void test_cores(void)
     /* a waiting multi-core run reserves its cores: a later single-core run on an idle core waits */
     rknn_sim_reset_counters();
     atomic_store(&g_finish_seq, 0);
-    job a = { 1, 200000, NULL, 0 }, b = { 7, 10000, NULL, 0 }, c = { 2, 10000, NULL, 0 };
+    job a = { 1, 400000, NULL, 0 }, b = { 7, 10000, NULL, 0 }, c = { 2, 10000, NULL, 0 };
     pthread_t ta, tb, tc;
     pthread_create(&ta, NULL, run_job, &a);
-    sleep_ms(50);
+    sleep_ms(100); /* generous gaps so the three threads queue in this order even on a loaded host */
     pthread_create(&tb, NULL, run_job, &b);
-    sleep_ms(50);
+    sleep_ms(100);
     pthread_create(&tc, NULL, run_job, &c);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
