@@ -28,6 +28,8 @@ EXPECTED_KEY = "expected_rknn_query (predicted, NOT observed on hardware)"
 REAL_FILES = ["add_i8.rknn", "add_fp16.rknn", "conv_i8.rknn", "two_out_i8.rknn", "fc_i8.rknn"]
 
 RKNN_QUERY_IN_OUT_NUM, RKNN_QUERY_INPUT_ATTR, RKNN_QUERY_OUTPUT_ATTR, RKNN_QUERY_CUSTOM_STRING = 0, 1, 2, 7
+RKNN_QUERY_NATIVE_OUTPUT_ATTR = 9
+RKNN_TENSOR_FORMATS = {"RKNN_TENSOR_NCHW": 0, "RKNN_TENSOR_NHWC": 1, "RKNN_TENSOR_NC1HWC2": 2, "RKNN_TENSOR_UNDEFINED": 3}
 RKNN_SUCC, RKNN_ERR_PARAM_INVALID, RKNN_ERR_MODEL_INVALID = 0, -5, -6
 
 try:  # the project's ABI declarations (names exactly as the C typedefs), when present
@@ -218,6 +220,24 @@ def test_query_matches_predictions(lib: ctypes.CDLL, ground_truth: Dict[str, Any
         assert lib.t_destroy(ctx) == RKNN_SUCC
         del keep
     assert live_contexts(lib) == start
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_native_output_attr_matches_predictions(lib: ctypes.CDLL, ground_truth: Dict[str, Any], name: str) -> None:
+    """Best effort ("(uncertain)" in ground_truth.json): NATIVE_OUTPUT_ATTR of 4-D outputs is NC1HWC2."""
+    expected = ground_truth[name][EXPECTED_KEY]["RKNN_QUERY_OUTPUT_ATTR"]
+    ctx, keep = init_model(lib, RKNN_DIR / name, from_memory=True)
+    try:
+        for i, exp in enumerate(expected):
+            native = exp.get("native_output_attr (uncertain)")
+            if native is None:
+                continue
+            attr = query_attr(lib, ctx, RKNN_QUERY_NATIVE_OUTPUT_ATTR, i)
+            assert (list(attr.dims[: attr.n_dims]), attr.fmt, attr.size) == (
+                native["dims"], RKNN_TENSOR_FORMATS[native["fmt"]], native["size"]), f"{name} {exp['name']}"
+    finally:
+        assert lib.t_destroy(ctx) == RKNN_SUCC
+        del keep
 
 
 def test_corrupt_models_are_rejected(lib: ctypes.CDLL, ground_truth: Dict[str, Any]) -> None:
