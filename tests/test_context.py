@@ -464,3 +464,58 @@ def test_real_model_queries(lib: RuntimeLibrary, name: str) -> None:
         for i in range(n_out):
             assert ctx.output_attr(i).n_elems > 0
 
+
+
+# --------------------------------------------------------------------------------------------- custom ops
+
+
+def test_custom_op_registration_keeps_callbacks_alive(
+    lib: RuntimeLibrary, native_model: Callable[..., pathlib.Path], spec: Any, sim: Any
+) -> None:
+    import numpy as np
+
+    destroyed: List[int] = []
+
+    @_abi.rknn_custom_op_callback  # type: ignore[untyped-decorator]
+    def compute(op_ctx: Any, ins: Any, n_in: int, outs: Any, n_out: int) -> int:
+        src, dst = ins[0], outs[0]
+        n_src, n_dst = src.attr.n_elems, dst.attr.n_elems
+        s = (ctypes.c_float * n_src).from_address(src.mem.virt_addr + src.mem.offset)
+        d = (ctypes.c_float * n_dst).from_address(dst.mem.virt_addr + dst.mem.offset)
+        for i in range(n_dst):
+            d[i] = s[i % n_src] * 2.0
+        return 0
+
+    @_abi.rknn_custom_op_destroy_callback  # type: ignore[untyped-decorator]
+    def on_destroy(op_ctx: Any) -> int:
+        destroyed.append(1)
+        return 0
+
+    path = native_model([spec("x", (1, 4))], [spec("y", (1, 4))], custom_op="cstDouble")
+    ctx = RknnContext.init(lib, path)
+    ops = (_abi.rknn_custom_op * 1)()
+    ops[0].version = 1
+    ops[0].target = _abi.RKNN_TARGET_TYPE_CPU
+    ops[0].op_type = b"cstDouble"
+    ops[0].compute = compute
+    ops[0].destroy = on_destroy
+    ctx.register_custom_ops(ops, 1)
+    del ops, compute, on_destroy  # the context must keep the table and the thunks alive
+    gc.collect()
+
+    x = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    out = np.zeros_like(x)
+    inputs = (_abi.rknn_input * 1)()
+    inputs[0].buf, inputs[0].size = x.ctypes.data, x.nbytes
+    inputs[0].type, inputs[0].fmt = _abi.RKNN_TENSOR_FLOAT32, _abi.RKNN_TENSOR_UNDEFINED
+    outputs = (_abi.rknn_output * 1)()
+    outputs[0].want_float, outputs[0].is_prealloc = 1, 1
+    outputs[0].buf, outputs[0].size = out.ctypes.data, out.nbytes
+    ctx.inputs_set(inputs, 1)
+    ctx.run()
+    ctx.outputs_get(outputs, 1)
+    ctx.outputs_release(outputs, 1)
+    np.testing.assert_allclose(out, x * 2)
+    assert sim.counter("custom_op_compute_calls") >= 1
+    ctx.destroy()
+    assert destroyed == [1]
