@@ -114,9 +114,9 @@ def test_handle_type() -> None:
 
 
 def test_32bit_arm_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_abi.platform, "machine", lambda: "armv7l")
+    monkeypatch.setattr("platform.machine", lambda: "armv7l")
     assert _abi._is_32bit_arm() == (ctypes.sizeof(c_void_p) == 4)
-    monkeypatch.setattr(_abi.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
     assert not _abi._is_32bit_arm()
 
 
@@ -292,11 +292,11 @@ def test_function_signature(name: str) -> None:
 def test_custom_op_callback_types() -> None:
     cb = _abi.rknn_custom_op_callback
     assert cb._restype_ is c_int
-    assert cb._argtypes_ == (P(_abi.rknn_custom_op_context), P(_abi.rknn_custom_op_tensor), c_uint32,
+    assert tuple(cb._argtypes_) == (P(_abi.rknn_custom_op_context), P(_abi.rknn_custom_op_tensor), c_uint32,
                              P(_abi.rknn_custom_op_tensor), c_uint32)
-    assert _abi.rknn_custom_op_destroy_callback._argtypes_ == (P(_abi.rknn_custom_op_context),)
+    assert tuple(_abi.rknn_custom_op_destroy_callback._argtypes_) == (P(_abi.rknn_custom_op_context),)
     assert _abi.get_custom_op_func._restype_ == P(_abi.rknn_custom_op)
-    assert _abi.get_custom_op_func._argtypes_ == ()
+    assert tuple(_abi.get_custom_op_func._argtypes_) == ()
 
 
 def test_bind_sets_argtypes_on_the_simulator(sim_library: str) -> None:
