@@ -972,6 +972,25 @@ def run_fuzz(san_driver: Driver, driver: Driver, seed: int, count: int, chunk: i
     return stats
 
 
+def test_truncation_at_every_landmark(san_driver: Driver) -> None:
+    """Every prefix of small synthetic files, and prefixes of the real files at every landmark +-1."""
+    blobs: List[bytes] = []
+    for data in (simple(), simple(trailer=None),
+                 make_rknn([Spec(LastString(b"nul-less"), [1, 4])], [Spec("y", [2])], trailer=None)):
+        blobs += [data[:n] for n in range(len(data))]
+    for name in REAL_FILES:
+        data = real_bytes(name)
+        cuts = {p + d for p in Landmarks(data).points for d in (-1, 0, 1)} | set(range(0, 130))
+        blobs += [data[:n] for n in sorted(cuts) if 0 <= n < len(data)]
+    results = san_driver.stream(blobs)
+    valid = [i for i, line in enumerate(results) if decode_result(line) is not None]
+    # a (strict) prefix is valid exactly when it ends where the FlatBuffer ends: the trailer is optional,
+    # but a partial one is not accepted
+    for i in valid:
+        assert len(blobs[i]) == 64 + struct.unpack_from("<Q", blobs[i], 16)[0]
+    assert len(valid) == 1 + len(REAL_FILES)  # simple() and the five real files, cut before their trailers
+
+
 def test_fuzz_quick(san_driver: Driver, driver: Driver) -> None:
     stats = run_fuzz(san_driver, driver, seed=20261129, count=16000)
     # the mutators must exercise both outcomes, or they are not testing much
