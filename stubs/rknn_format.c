@@ -10,6 +10,21 @@
  *     JSON text, which always advance;
  *   - allocations are bounded by SIM_MAX_IO tensors per direction;
  *   - any inconsistency frees *out and returns SIM_ERR_MODEL.
+ *
+ * What a parsed model holds (sim_internal.h):
+ *   source SIM_SOURCE_RKNN, latency_us -1, custom_string (Model 11), target (8), compiler (7),
+ *   custom_op = the first Graph node op type starting with "cst" ("" otherwise);
+ *   inputs/outputs in Graph fields 2/3 order, 1..SIM_MAX_IO each.  Per tensor: name (Tensor 5, cut at
+ *   an embedded NUL and at 255 bytes), dims = logical shape (Tensor 4, NCHW for 4-D, <= 16 dims, each
+ *   >= 0, n_elems * element size <= UINT32_MAX), type from the dtype in Model.input_json/output_json
+ *   (12/13; when a whole JSON field is absent, from the internal code in Tensor 0), fmt per §5.4
+ *   (4-D input: NHWC unless its JSON layout is NCHW or UNDEFINED; 4-D output: NCHW; other ranks:
+ *   UNDEFINED), qnt_type 2 with the first scale (Tensor 10, finite and > 0) and zero point (Tensor 11,
+ *   0 when absent), else qnt_type 0 / scale 1 / zp 0; file_native_dims/_n_dims (Tensor 3, 0 when
+ *   absent) and file_native_size (Tensor 12: not always the product of the native shape).
+ *   n_shapes 0, no op attributes, no weights ids.
+ *   Header versions accepted: (v >> 8) in {0, 0x10} and (v & 0xff) >= 2 (every file seen has 6).  The
+ *   JSON trailer is optional, but bytes after the FlatBuffer must frame one (u64 length that fits).
  */
 #include <math.h>
 #include <stdint.h>
