@@ -257,3 +257,12 @@ def test_write_creates_directories_and_leaves_no_temp(tmp_path: Path) -> None:
     assert target.is_file()
     assert [p.name for p in target.parent.iterdir()] == ["trace.json"]
     assert rec.start_time_ns > 0 and rec.origin_s <= rec.now()
+
+
+def test_origin_for_events_recorded_after_the_fact() -> None:
+    clock = FakeClock(10.0)
+    rec = TraceRecorder(clock=clock, origin_s=8.0)
+    rec.add_complete("early", "c", 8.5, 0.5)
+    (x,) = [e for e in rec.to_dict()["traceEvents"] if e["ph"] == "X"]
+    assert x["ts"] == pytest.approx(500_000)
+    assert rec.origin_s == 8.0

@@ -58,6 +58,11 @@ def describe_error(exc: BaseException) -> str:
     message = one_line(str(exc))
     if isinstance(exc, CliError):
         return message
+    candidates = getattr(exc, "candidates", None)
+    if type(exc).__name__ == "RuntimeLibraryNotFoundError" and isinstance(candidates, tuple) and candidates:
+        tried = ", ".join(str(c[0]) for c in candidates if isinstance(c, tuple) and c)
+        return (f"no usable librknnrt.so (tried {tried}); give --runtime-library /path/to/librknnrt.so, "
+                f"or --runtime-library simulator to use the simulated runtime")
     if isinstance(exc, FileNotFoundError) and exc.filename is not None:
         return f"no such file: {exc.filename}"
     name = type(exc).__name__
@@ -409,23 +414,27 @@ def open_session(model: Union[str, bytes], config: SessionConfig) -> Any:
     return session_mod.InferenceSession(model, providers=[PROVIDER_NAME], provider_options=[opts], **kwargs)
 
 
-def runtime_is_simulator(session: Any, runtime_library: Optional[str]) -> bool:
-    runtime = getattr(session, "runtime_library", None) or getattr(session, "runtime", None)
-    flag = getattr(runtime, "is_simulator", None)
-    if isinstance(flag, bool):
-        return flag
-    spec = runtime_library or os.environ.get("ZTU_RKNPU2_RUNTIME_LIBRARY")
-    return spec == "simulator"
+def runtime_library_of(runtime_library: Optional[str]) -> Any:
+    """The loaded :class:`~._library.RuntimeLibrary` the session uses (``load_runtime`` caches it)."""
+    from . import _library
+
+    spec = SessionConfig(runtime_library=runtime_library).provider_options().get("runtime_library")
+    try:
+        return _library.load_runtime(spec)
+    except Exception as exc:  # noqa: BLE001 - only descriptive here; the session reported real errors
+        _logger.debug("load_runtime(%r) failed: %s", spec, exc)
+        return None
 
 
-def runtime_description(session: Any) -> Dict[str, Any]:
-    runtime = getattr(session, "runtime_library", None) or getattr(session, "runtime", None)
-    out: Dict[str, Any] = {}
-    for key in ("path", "is_simulator", "version"):
-        value = getattr(runtime, key, None)
-        if value is not None and not callable(value):
-            out[key] = value
-    return out
+def runtime_is_simulator(runtime_library: Optional[str]) -> bool:
+    return bool(getattr(runtime_library_of(runtime_library), "is_simulator", False))
+
+
+def runtime_description(runtime_library: Optional[str]) -> Dict[str, Any]:
+    lib = runtime_library_of(runtime_library)
+    if lib is None:
+        return {}
+    return {"path": str(getattr(lib, "path", "")), "is_simulator": bool(getattr(lib, "is_simulator", False))}
 
 
 def session_sdk_version(session: Any) -> Dict[str, Any]:
@@ -560,7 +569,7 @@ def _call_list(session: Any, name: str) -> Optional[List[Any]]:
         return None
 
 
-def collect_info(session: Any, model: str) -> Dict[str, Any]:
+def collect_info(session: Any, model: str, runtime_library: Optional[str] = None) -> Dict[str, Any]:
     info: Dict[str, Any] = {"model": os.path.abspath(model)}
     info["inputs"] = [_node_dict(a) for a in session.get_inputs()]
     info["outputs"] = [_node_dict(a) for a in session.get_outputs()]
@@ -584,7 +593,7 @@ def collect_info(session: Any, model: str) -> Dict[str, Any]:
             custom = value
     info["custom_string"] = custom
     info["sdk_version"] = session_sdk_version(session)
-    info["runtime"] = runtime_description(session)
+    info["runtime"] = runtime_description(runtime_library)
     return info
 
 
@@ -652,7 +661,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     model = _check_model_path(args.model)
     session = open_session(model, SessionConfig(runtime_library=args.runtime_library))
     try:
-        info = collect_info(session, model)
+        info = collect_info(session, model, args.runtime_library)
     finally:
         _close(session)
     if args.json:
@@ -750,7 +759,7 @@ def _bench_submit(session: Any, feed: Mapping[str, np.ndarray], n: int, col: _Co
 
     for _ in range(n):
         t0 = time.perf_counter()
-        fut = submit(feed)
+        fut = submit(None, feed)
         fut.add_done_callback(done_cb(t0))
     _wait(col)
 
@@ -774,21 +783,25 @@ def _bench_pipeline(session: Any, feed: Mapping[str, np.ndarray], n: int, col: _
     run_pipeline = getattr(session, "run_pipeline", None)
     if not callable(run_pipeline):
         raise CliError("pipeline mode needs InferenceSession.run_pipeline(), which this session does not have")
+    flush = getattr(session, "flush_pipeline", None)
     starts: Deque[float] = collections.deque()
-    calls = 0
-    reset = True
-    # run_pipeline returns the result of the call made `depth` calls earlier (None while filling);
-    # keep calling until every counted input has come back.
-    while col.count < n:
-        if calls < n + depth * 4 + 8:
-            starts.append(time.perf_counter())
-        calls += 1
-        out = run_pipeline(feed, depth=depth, reset=reset) if reset else run_pipeline(feed, depth=depth)
-        reset = False
-        if out is not None and starts:
+    # run_pipeline returns the result of the call made `depth` calls earlier (None while filling).
+    for i in range(n):
+        starts.append(time.perf_counter())
+        out = run_pipeline(feed, depth=depth, reset=(i == 0))
+        if out is not None:
             col.complete(starts.popleft())
-        if calls > n + depth * 4 + 8:
-            raise CliError("run_pipeline did not return results as expected")
+    if callable(flush):
+        for _ in flush():
+            col.complete(starts.popleft())
+    else:  # no flush API: keep feeding until every counted input has come back
+        extra = 0
+        while starts:
+            extra += 1
+            if extra > depth + 1:
+                raise CliError("run_pipeline did not return the pending results")
+            if run_pipeline(feed, depth=depth) is not None:
+                col.complete(starts.popleft())
 
 
 def _bench_zero_copy(session: Any, feed: Mapping[str, np.ndarray], n: int, col: _Collector) -> None:
@@ -989,7 +1002,7 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
                         trace_path: Optional[str], profile_prefix: Optional[str]) -> int:
     rng = np.random.default_rng(args.seed)
     feed = random_feed(session, rng)
-    is_sim = runtime_is_simulator(session, args.runtime_library)
+    is_sim = runtime_is_simulator(args.runtime_library)
     if args.mode == "zero-copy" and not callable(getattr(session, "io_binding", None)):
         raise CliError("zero-copy mode needs InferenceSession.io_binding(), which this version does not have yet")
     for _ in range(args.warmup):
@@ -1005,6 +1018,7 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
     report = build_bench_report(
         model=model, mode=args.mode, schedule=schedule, tp_mode=args.tp_mode,
         threads_per_core=args.threads_per_core, result=result, session=session, is_simulator=is_sim,
+        runtime_library=args.runtime_library,
         stats_before=before_stats, stats_after=after_stats, sim_before=before_sim, sim_after=after_sim,
     )
     if trace_path is not None:
@@ -1047,6 +1061,7 @@ _CUMULATIVE_HINTS = ("busy", "runs", "completed", "tasks", "count", "submitted",
 
 def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, ...]], tp_mode: Optional[str],
                        threads_per_core: Optional[int], result: BenchResult, session: Any, is_simulator: bool,
+                       runtime_library: Optional[str],
                        stats_before: Optional[Mapping[str, Any]], stats_after: Optional[Mapping[str, Any]],
                        sim_before: Optional[Mapping[str, int]], sim_after: Optional[Mapping[str, int]]
                        ) -> Dict[str, Any]:
@@ -1062,7 +1077,7 @@ def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, .
         "mode": mode,
         "config": {"schedule": list(schedule) if schedule is not None else None, "tp_mode": tp_mode,
                    "threads_per_core": threads_per_core},
-        "runtime": dict(runtime_description(session), is_simulator=is_simulator),
+        "runtime": dict(runtime_description(runtime_library), is_simulator=is_simulator),
         "sdk_version": session_sdk_version(session),
         "iterations": result.n,
         "errors": result.errors,
@@ -1116,7 +1131,8 @@ def render_bench(report: Mapping[str, Any]) -> str:
                          f"{s['busy'] * 100:.1f}%" if s else "-",
                          f"{m['busy'] * 100:.1f}%" if m else "-"])
         lines += ["", "per-core utilisation:",
-                  format_table(["core", "runs", "busy (session)", "busy (simulator)"], rows, indent="  ")]
+                  format_table(["core", "runs", "workers busy (session)", "NPU busy (simulator)"], rows,
+                               indent="  ")]
     else:
         lines += ["", "per-core utilisation: not available (session has no get_stats())"]
     if report.get("trace"):
@@ -1138,7 +1154,7 @@ def write_bench_trace(session: Any, path: str, result: BenchResult, wall_start: 
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             shutil.move(produced, path)
             return os.path.abspath(path)
-    recorder = TraceRecorder(process_name=f"ez-rknn bench ({result.mode})")
+    recorder = TraceRecorder(process_name=f"ez-rknn bench ({result.mode})", origin_s=wall_start)
     record_coarse_trace(recorder, result, wall_start)
     recorder.add_instant("report", "bench", recorder.now(), track="bench",
                          args={"throughput_per_s": report["throughput_per_s"], "latency_ms": report["latency_ms"]})
@@ -1198,8 +1214,10 @@ def _find_real_runtime() -> Tuple[Optional[str], str]:
 
     try:
         lib = _library.load_runtime(None)
-    except RuntimeLibraryNotFoundError as exc:
-        return None, one_line(str(exc))
+    except RuntimeLibraryNotFoundError:
+        return None, "no librknnrt.so in the usual places; this is expected on a PC"
+    except Exception as exc:  # noqa: BLE001 - e.g. a bad ZTU_RKNPU2_RUNTIME_LIBRARY: the demo still runs
+        return None, describe_error(exc)
     if getattr(lib, "is_simulator", False):
         return None, "the configured runtime is the simulator"
     return str(getattr(lib, "path", "librknnrt.so")), ""

@@ -107,6 +107,13 @@ class TraceRecorder:
     """Collects Chrome Trace Events from any thread; :meth:`write` produces the JSON file.
 
     ``add_complete``/``add_instant`` return ``False`` when the event was dropped (cap reached).
+
+    Args:
+        max_events: events kept at most (metadata not counted); later ones are dropped and counted.
+        process_name: the name shown for the process.
+        pid: the ``pid`` written (default: this process's).
+        clock: the time source, in seconds; every ``*_s`` argument is on this clock.
+        origin_s: the clock reading written as timestamp 0 (default: now).
     """
 
     def __init__(
@@ -116,13 +123,16 @@ class TraceRecorder:
         process_name: str = "ez-rknn",
         pid: Optional[int] = None,
         clock: Callable[[], float] = time.perf_counter,
+        origin_s: Optional[float] = None,
     ) -> None:
         if max_events < 0:
             raise ValueError("max_events must be >= 0")
         self._lock = threading.Lock()
         self._clock = clock
-        self._origin_s = clock()
-        self._start_time_ns = time.time_ns()
+        now = clock()
+        # origin_s: an earlier reading of `clock` that becomes timestamp 0 (events recorded after the fact).
+        self._origin_s = now if origin_s is None else float(origin_s)
+        self._start_time_ns = time.time_ns() - int(max(0.0, now - self._origin_s) * 1e9)
         self._max_events = int(max_events)
         self._events: List[JsonDict] = []
         self._dropped = 0
