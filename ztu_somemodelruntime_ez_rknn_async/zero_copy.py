@@ -1,0 +1,582 @@
+"""Zero-copy inference: ``OrtValue``, ``IOBinding`` and the engine behind ``run_with_iobinding``.
+
+Inputs are written once into NPU-visible memory and bound with ``rknn_set_io_mem``; a run then copies
+nothing (no ``rknn_inputs_set``/``rknn_outputs_get``). The API follows ONNX Runtime and the peer
+(peer-behavior.md §13), with its bugs fixed deliberately:
+
+* the engine has **its own context** (made by the session's ``context_factory``) and a lock, so
+  zero-copy runs never share a context with the copy-path workers (peer hazard §21.1-6);
+* ``ortvalue_from_numpy`` with a float array for an affine/DFP-quantised integer input **quantises**
+  with the input's scale/zero point, like ``rknn_inputs_set`` does (peer bug §21.1-11: a plain
+  ``astype``). Other dtype changes must be value-preserving (``same_kind``), else a clear error.
+  Zero-copy outputs stay in the model's native type (raw int8/float16, not dequantised), as in the peer;
+* ``numpy()``/``update_inplace`` convert between the caller's NCHW/NHWC array and the bound native
+  layout, including ``w_stride``/``h_stride`` padding and NC1HWC2 (peer bug §21.1-12);
+* ``ortvalue_from_dmabuf`` honours ``offset`` for CPU access as well (peer bug §21.1-10). ``size`` and
+  ``offset`` have ``rknn_create_mem_from_fd`` semantics: ``size`` bytes from the mapping start, data at
+  ``offset`` (so ``size - offset`` bytes are usable);
+* memory is freed exactly once whatever the drop order (see :mod:`._zc_memory`).
+
+Memory: a session value is runtime memory (``rknn_create_mem``) of the engine's context; a value
+without a session is a dma-buf (``/dev/dma_heap/system`` on boards, a ``memfd`` elsewhere). Either is
+imported into another session's context with ``rknn_create_mem_from_fd`` when bound there, so an output
+of one session can feed another session's input.
+
+Limitations: zero copy binds the model's default shapes (dynamic-shape models use their first shape row);
+``device_id``, the ``layout`` arguments and ``sync`` are accepted and ignored as in the peer.
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+import weakref
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ._context import TensorAttr
+from ._layouts import BufferLayout, layout_for, quantize, read_logical, write_logical
+from ._zc_engine import (
+    MEM_SYNC_FROM_DEVICE,
+    MEM_SYNC_TO_DEVICE,
+    Port,
+    ZeroCopyEngine,
+    check_device_type,
+    check_shape,
+    check_type,
+    generic_attr,
+    native_mismatches,
+    needs_all,
+    parse_element_type,
+    parse_shape,
+)
+from ._zc_memory import ContextOwner, Storage
+from .errors import InvalidArgumentError, RknnError, SessionClosedError
+from .options import parse_mem_flags
+from .tensors import format_shape, numpy_dtype_for_rknn, ort_type_string, rknn_type_for_dtype, type_name
+
+__all__ = ["IOBinding", "OrtValue", "SessionIOBinding", "ZeroCopyEngine"]
+
+logger = logging.getLogger(__name__)
+
+
+def _engine_of(session: object) -> ZeroCopyEngine:
+    """The zero-copy engine of an ``InferenceSession`` (or an engine / binding given directly)."""
+    if isinstance(session, ZeroCopyEngine):
+        return session
+    if isinstance(session, IOBinding):
+        return session._engine
+    getter = getattr(session, "_zero_copy_engine", None)
+    if getter is None or not callable(getter):
+        raise InvalidArgumentError("session must be an InferenceSession, got {}".format(type(session).__name__))
+    engine = getter()
+    if not isinstance(engine, ZeroCopyEngine):
+        raise InvalidArgumentError("session did not provide a zero-copy engine")
+    return engine
+
+
+def _new_value(engine: ZeroCopyEngine, port: Port, mem_flags: int = 0) -> OrtValue:
+    """A zeroed RKNN value laid out for ``port``, in ``engine``'s context."""
+    storage = engine.new_storage(port, mem_flags)
+    return OrtValue._rknn(storage, port.native, port.layout, port.logical.type, port.name, port.io_kind)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# OrtValue
+# ---------------------------------------------------------------------------------------------------------
+
+
+class OrtValue:
+    """A tensor on the CPU (wrapping a numpy array) or in NPU memory (``"rknpu2"``).
+
+    Create with the static factories; RKNN values created for a session input/output are laid out the way
+    that tensor is bound (its native attribute), so binding them copies nothing.
+    """
+
+    __slots__ = ("_array", "_storage", "_attr", "_layout", "_elem_type", "_name", "_io_kind", "_last_writer",
+                 "_finalizer", "__weakref__")
+
+    def __init__(self) -> None:
+        """Not for direct use: call a factory."""
+        self._array: Optional[np.ndarray] = None
+        self._storage: Optional[Storage] = None
+        self._attr: Optional[TensorAttr] = None
+        self._layout: Optional[BufferLayout] = None
+        self._elem_type = -1
+        self._name: Optional[str] = None
+        self._io_kind: Optional[str] = None
+        self._last_writer: Optional[ContextOwner] = None
+        self._finalizer: Optional[weakref.finalize[[], OrtValue]] = None
+
+    @classmethod
+    def _cpu(cls, array: np.ndarray) -> OrtValue:
+        v = cls()
+        v._array = array
+        return v
+
+    @classmethod
+    def _rknn(cls, storage: Storage, attr: TensorAttr, layout: BufferLayout, elem_type: int,
+              name: Optional[str], io_kind: Optional[str]) -> OrtValue:
+        v = cls()
+        v._storage = storage
+        v._attr = attr
+        v._layout = layout
+        v._elem_type = elem_type
+        v._name = name
+        v._io_kind = io_kind
+        # Holds the storage, never the value: the memory is freed when the value becomes unreachable.
+        v._finalizer = weakref.finalize(v, storage.release)
+        return v
+
+    # ------------------------------------------------------------------ factories
+
+    @staticmethod
+    def ortvalue_from_numpy(arr: Any, device_type: str = "cpu", device_id: int = 0, *, name: Optional[str] = None,
+                            session: Any = None, io_kind: Optional[str] = None, layout: str = "onnx",
+                            sync: bool = True) -> OrtValue:
+        """Wrap (``"cpu"``) or copy (``"rknpu2"``) a numpy array.
+
+        For ``"rknpu2"``, ``session``, ``name`` and ``io_kind`` are required; the array must have the
+        tensor's logical shape. A float array for an affine/DFP-quantised integer tensor is quantised with
+        its scale/zero point; other dtypes are converted only when no value can change kind (``same_kind``).
+
+        Raises:
+            TypeError: ``arr`` is not a numpy array, or ``device_type`` is not a str.
+            InvalidArgumentError: a missing/unknown name or io_kind, a shape mismatch, an impossible dtype.
+        """
+        del device_id, layout, sync  # accepted for compatibility; the device is always 0 and runs sync inputs
+        if not isinstance(arr, np.ndarray):
+            raise TypeError("ortvalue_from_numpy needs a numpy.ndarray, got {}".format(type(arr).__name__))
+        if check_device_type(device_type) == "cpu":
+            return OrtValue._cpu(np.ascontiguousarray(arr))
+        if not needs_all(session, name, io_kind):
+            raise InvalidArgumentError("session, name, and io_kind are required for RKNN OrtValue")
+        engine = _engine_of(session)
+        port = engine.port(io_kind, name)
+        check_shape("OrtValue for {}".format(port.label), port.shape, arr.shape)
+        value = _new_value(engine, port)
+        value.update_inplace(value._convert_source(arr, port))
+        return value
+
+    @staticmethod
+    def ortvalue_from_shape_and_type(shape: Any, element_type: Any, device_type: str = "cpu", device_id: int = 0,
+                                     *, name: Optional[str] = None, session: Any = None,
+                                     io_kind: Optional[str] = None, layout: str = "native",
+                                     mem_flags: Any = "cacheable") -> OrtValue:
+        """A zero-filled value. ``"rknpu2"`` with session/name/io_kind: laid out for that tensor (shape and
+        type must match it); ``"rknpu2"`` without them: a generic dense dma-buf value, imported into a
+        session when bound.
+
+        ``mem_flags`` (``default``/``cacheable``, ``non_cacheable``, ``try_sram`` or an int) selects
+        ``rknn_create_mem2`` flags for session values; generic values ignore it.
+
+        Raises:
+            InvalidArgumentError: a bad shape, element type, name, io_kind or mem_flags, or a mismatch.
+        """
+        del device_id, layout
+        dims = parse_shape(shape)
+        rknn_type = parse_element_type(element_type)
+        if check_device_type(device_type) == "cpu":
+            dtype = numpy_dtype_for_rknn(rknn_type)
+            assert dtype is not None
+            return OrtValue._cpu(np.zeros(dims, dtype=dtype))
+        flags = parse_mem_flags(mem_flags)
+        if needs_all(session, name, io_kind):
+            engine = _engine_of(session)
+            port = engine.port(io_kind, name)
+            check_shape("OrtValue for {}".format(port.label), port.shape, dims)
+            check_type("OrtValue for {}".format(port.label), port.logical.type, rknn_type)
+            return _new_value(engine, port, flags)
+        return OrtValue._generic(dims, rknn_type)
+
+    @staticmethod
+    def _generic(dims: Tuple[int, ...], rknn_type: int) -> OrtValue:
+        attr = generic_attr(dims, rknn_type)
+        storage = Storage.allocate_dmabuf(max(1, attr.size))
+        return OrtValue._rknn(storage, attr, layout_for(dims, False, attr), rknn_type, None, None)
+
+    @staticmethod
+    def ortvalue_from_dmabuf(fd: int, shape: Any, element_type: Any, *, size: int, offset: int = 0,
+                             virt_addr: Optional[int] = None, session: Any = None, name: Optional[str] = None,
+                             io_kind: Optional[str] = None, layout: str = "native") -> OrtValue:
+        """Wrap an existing dma-buf (``fd`` is duplicated; the caller keeps its own fd).
+
+        The buffer must already hold (or receive) the tensor in the session tensor's native layout. It is
+        imported into the session's context at once.
+
+        Args:
+            fd: the dma-buf file descriptor.
+            shape: the tensor's logical shape (checked against the session tensor).
+            element_type: its numpy dtype (checked).
+            size: bytes of the buffer from its start (``rknn_create_mem_from_fd``'s ``size``).
+            offset: where the tensor data begins; ``size - offset`` bytes must hold the tensor.
+            virt_addr: an existing mapping of the buffer start (otherwise it is mapped here).
+            session / name / io_kind: the tensor this buffer is for (all required).
+
+        Raises:
+            InvalidArgumentError: bad arguments, a mismatch, a buffer too small, or an fd that cannot be
+                duplicated/mapped.
+            RknnError: ``rknn_create_mem_from_fd`` failed.
+        """
+        del layout
+        dims = parse_shape(shape)
+        rknn_type = parse_element_type(element_type)
+        if not needs_all(session, name, io_kind):
+            raise InvalidArgumentError("session, name, and io_kind are required for dma-buf OrtValue")
+        for what, v, lo, hi in (("fd", fd, 0, 2**31 - 1), ("size", size, 1, 2**32 - 1),
+                                ("offset", offset, 0, 2**31 - 1)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= hi:
+                raise InvalidArgumentError("{} must be an int in [{}, {}], got {!r}".format(what, lo, hi, v))
+        if virt_addr is not None and (isinstance(virt_addr, bool) or not isinstance(virt_addr, numbers.Integral)
+                                      or int(virt_addr) <= 0):
+            raise InvalidArgumentError("virt_addr must be a positive int or None, got {!r}".format(virt_addr))
+        engine = _engine_of(session)
+        port = engine.port(io_kind, name)
+        context = "OrtValue from dmabuf for {}".format(port.label)
+        check_shape(context, port.shape, dims)
+        check_type(context, port.logical.type, rknn_type)
+        if int(size) - int(offset) < port.nbytes:
+            raise InvalidArgumentError(
+                "{}: the dma-buf holds {} bytes after offset {} (size {}), the tensor needs {}".format(
+                    context, int(size) - int(offset), int(offset), int(size), port.nbytes))
+        engine.check_open()
+        storage = Storage.from_fd(int(fd), int(size), int(offset), None if virt_addr is None else int(virt_addr))
+        value = OrtValue._rknn(storage, port.native, port.layout, port.logical.type, port.name, port.io_kind)
+        with engine.owner.locked():
+            storage.mem_for_locked(engine.owner)
+        return value
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_storage(self) -> Storage:
+        if self._storage is None:
+            raise InvalidArgumentError("this operation needs an RKNN OrtValue, not a CPU one")
+        return self._storage
+
+    def _logical_dtype(self) -> np.dtype:
+        dtype = numpy_dtype_for_rknn(self._elem_type)
+        if dtype is None:
+            raise InvalidArgumentError("Unsupported RKNN tensor type: {}".format(type_name(self._elem_type)))
+        return dtype
+
+    def _convert_source(self, arr: np.ndarray, port: Port) -> np.ndarray:
+        """``arr`` in the value's logical dtype: quantised for quantised tensors, else a same-kind cast."""
+        target = self._logical_dtype()
+        if arr.dtype == target:
+            return arr
+        attr = port.native
+        q = quantize(arr, target, attr.qnt_type, attr.scale, attr.zp, attr.fl)
+        if q is not None:
+            return q
+        if arr.dtype.kind in "biuf" and np.can_cast(arr.dtype, target, casting="same_kind"):
+            return arr.astype(target)
+        raise InvalidArgumentError(
+            "OrtValue for {}: cannot convert {} to {} without changing values (the tensor is not quantised); "
+            "pass a {} array".format(port.label, arr.dtype, target, target))
+
+    # ------------------------------------------------------------------ data access
+
+    def numpy(self) -> np.ndarray:
+        """The tensor as a numpy array.
+
+        CPU values return the wrapped array itself. RKNN values are synced FROM_DEVICE (after a run wrote
+        them) and converted from the bound native layout into a new array of the logical shape and type.
+        """
+        if self._array is not None:
+            return self._array
+        storage = self._require_storage()
+        self.sync_from_device()
+        assert self._layout is not None
+        data = read_logical(self._layout, storage.byte_view())
+        target = self._logical_dtype()
+        return data if data.dtype == target else data.astype(target)
+
+    def update_inplace(self, np_arr: Any) -> None:
+        """Overwrite the tensor with ``np_arr`` (same shape and dtype; no conversion).
+
+        RKNN values convert the logical array into the bound native layout (strides, NC1HWC2) and are synced
+        TO_DEVICE in every context they are imported into.
+
+        Raises:
+            TypeError: not a numpy array.
+            InvalidArgumentError: shape, dtype or byte size mismatch.
+        """
+        if not isinstance(np_arr, np.ndarray):
+            raise TypeError("update_inplace needs a numpy.ndarray, got {}".format(type(np_arr).__name__))
+        src = np.ascontiguousarray(np_arr)
+        if self._array is not None:
+            dst = self._array
+            if src.shape != dst.shape:
+                raise InvalidArgumentError("update_inplace source shape mismatch: expected {}, got {}".format(
+                    format_shape(dst.shape), format_shape(src.shape)))
+            if src.dtype != dst.dtype:
+                raise InvalidArgumentError("update_inplace source element type mismatch: expected {}, got {}".format(
+                    dst.dtype, src.dtype))
+            if src.nbytes != dst.nbytes:
+                raise InvalidArgumentError("source byte size does not match OrtValue")
+            np.copyto(dst, src)
+            return
+        storage = self._require_storage()
+        assert self._layout is not None
+        layout = self._layout
+        if src.shape != layout.shape:
+            raise InvalidArgumentError("update_inplace source shape mismatch: expected {}, got {}".format(
+                format_shape(layout.shape), format_shape(src.shape)))
+        target = self._logical_dtype()
+        if src.dtype != target:
+            raise InvalidArgumentError("update_inplace source element type mismatch: expected {}, got {}".format(
+                target, src.dtype))
+        if src.dtype != layout.dtype:
+            src = src.astype(layout.dtype)
+        write_logical(layout, storage.byte_view(), src)
+        self.sync_to_device()
+
+    def data_ptr(self) -> int:
+        """Address of the data (CPU array, or the mapped buffer including ``offset``); 0 if none."""
+        if self._array is not None:
+            return int(self._array.ctypes.data)
+        return self._storage.data_address if self._storage is not None else 0
+
+    def shape(self) -> List[int]:
+        """The logical shape (a new list)."""
+        if self._array is not None:
+            return list(self._array.shape)
+        assert self._layout is not None
+        return list(self._layout.shape)
+
+    def element_type(self) -> str:
+        """ORT type string, e.g. ``"tensor(float16)"`` (CPU values report their array's type)."""
+        if self._array is not None:
+            t = rknn_type_for_dtype(self._array.dtype)
+            return ort_type_string(t if t is not None else -1)
+        return ort_type_string(self._elem_type)
+
+    def device_name(self) -> str:
+        """``"cpu"`` or ``"rknpu2"``."""
+        return "cpu" if self._array is not None else "rknpu2"
+
+    def device_type(self) -> str:
+        """``"cpu"`` or ``"rknpu2"``."""
+        return self.device_name()
+
+    def device_id(self) -> int:
+        """Always 0."""
+        return 0
+
+    def is_tensor(self) -> bool:
+        """Always True."""
+        return True
+
+    def has_value(self) -> bool:
+        """Whether the value holds data (RKNN: a dma-buf or a memory object)."""
+        if self._array is not None:
+            return True
+        s = self._storage
+        return s is not None and (s.dmabuf or s.import_count > 0)
+
+    def sync_to_device(self) -> None:
+        """``rknn_mem_sync(TO_DEVICE)`` in every context holding this buffer (CPU values: no-op).
+
+        Raises:
+            RknnError: the sync failed (``rknn_mem_sync(TO_DEVICE) failed: ...``).
+        """
+        if self._storage is None:
+            return
+        for owner, mem in self._storage.imports():
+            self._sync(owner, mem, MEM_SYNC_TO_DEVICE, "rknn_mem_sync(TO_DEVICE)")
+
+    def sync_from_device(self) -> None:
+        """``rknn_mem_sync(FROM_DEVICE)`` in the context that last wrote the value (else the first one)."""
+        storage = self._storage
+        if storage is None:
+            return
+        writer = self._last_writer
+        mem = storage.mem_in(writer) if writer is not None else None
+        if writer is None or mem is None:
+            entries = storage.imports()
+            if not entries:
+                return
+            writer, mem = entries[0]
+        self._sync(writer, mem, MEM_SYNC_FROM_DEVICE, "rknn_mem_sync(FROM_DEVICE)")
+
+    @staticmethod
+    def _sync(owner: ContextOwner, mem: Any, mode: int, label: str) -> None:
+        try:
+            with owner.locked() as ctx:
+                ctx.mem_sync(mem, mode)
+        except SessionClosedError:
+            pass  # the context is gone; its memory was coherent when it stopped running
+        except RknnError as exc:
+            raise type(exc)(exc.code, label, exc.description, exc.where) from None
+
+    def memory_info(self) -> Dict[str, Any]:
+        """Device and buffer details (peer §13.4): size, fd, offset, virt_addr, import_count, dmabuf_backed,
+        attr_size, size_with_stride, w_stride, h_stride, fmt, pass_through."""
+        info: Dict[str, Any] = {"device_type": self.device_type(), "device_id": 0}
+        storage = self._storage
+        if storage is None:
+            return info
+        attr = self._attr
+        assert attr is not None
+        info.update(size=storage.size, fd=storage.fd, offset=storage.offset, virt_addr=storage.base,
+                    import_count=storage.import_count, dmabuf_backed=storage.dmabuf, attr_size=attr.size,
+                    size_with_stride=attr.size_with_stride, w_stride=attr.w_stride, h_stride=attr.h_stride,
+                    fmt=attr.fmt, pass_through=bool(attr.pass_through))
+        return info
+
+    def _mark_written(self, owner: ContextOwner) -> None:
+        """A run of ``owner``'s context wrote this value (``sync_from_device`` syncs there)."""
+        self._last_writer = owner
+
+    def _adopt(self, port: Port) -> None:
+        """Take the port's native attribute, layout, shape and type (the peer overwrites them on bind)."""
+        self._attr = port.native
+        self._layout = port.layout
+        self._elem_type = port.logical.type
+        self._name = port.name
+        self._io_kind = port.io_kind
+
+    def __repr__(self) -> str:
+        return "<OrtValue {} {} {}>".format(self.device_type(), self.element_type(), format_shape(self.shape()))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IOBinding
+# ---------------------------------------------------------------------------------------------------------
+
+class IOBinding:
+    """Inputs and outputs bound to a session's zero-copy engine (``session.io_binding()``).
+
+    Args:
+        session: the ``InferenceSession`` (or its :class:`ZeroCopyEngine`).
+    """
+
+    def __init__(self, session: Any) -> None:
+        self._engine = _engine_of(session)
+        self._inputs: Dict[str, OrtValue] = {}
+        self._outputs: Dict[str, OrtValue] = {}  # insertion order = first-bind order
+        self._cpu_outputs: Dict[str, bool] = {}
+
+    def _check_too_small(self, port: Port, value: OrtValue) -> None:
+        storage = value._require_storage()
+        if storage.usable < port.nbytes:
+            a = port.native
+            raise InvalidArgumentError(
+                "OrtValue buffer is too small for bound tensor: required {} bytes, got {} bytes (n_dims={}, fmt={}, "
+                "size={}, size_with_stride={})".format(port.nbytes, storage.usable, a.n_dims, a.fmt, a.size,
+                                                       a.size_with_stride))
+
+    def bind_cpu_input(self, name: str, arr_on_cpu: Any) -> None:
+        """Copy a CPU array into a new NPU buffer for input ``name`` (same dtype; no conversion) and bind it."""
+        if not isinstance(arr_on_cpu, np.ndarray):
+            raise TypeError("bind_cpu_input needs a numpy.ndarray, got {}".format(type(arr_on_cpu).__name__))
+        port = self._engine.port("input", name)
+        value = _new_value(self._engine, port)
+        value.update_inplace(arr_on_cpu)
+        self._inputs[port.name] = value
+
+    def bind_input(self, name: str, device_type: str, device_id: int, element_type: Any, shape: Any,
+                   buffer_ptr: int) -> None:
+        """Not supported: RKNN needs a dma-buf fd to import a buffer, a raw pointer is not enough."""
+        raise NotImplementedError(
+            "bind_input with raw buffer_ptr is not supported for RKNN device memory because RKNN zero-copy requires a "
+            "dma-buf fd and a per-context rknn_create_mem_from_fd import. Use bind_cpu_input for CPU arrays, "
+            "bind_ortvalue_input for RKNN OrtValue, or OrtValue.ortvalue_from_dmabuf for external dma-buf memory.")
+
+    def bind_ortvalue_input(self, name: str, ortvalue: OrtValue) -> None:
+        """Bind an RKNN value to input ``name`` after checking shape, type, native layout and size.
+
+        The value then takes this input's native attribute, logical shape and type.
+
+        Raises:
+            InvalidArgumentError: a CPU value, an unknown name, or any mismatch (the message lists each field).
+        """
+        if not isinstance(ortvalue, OrtValue) or ortvalue._storage is None:
+            raise InvalidArgumentError("bind_ortvalue_input requires an RKNN OrtValue")
+        port = self._engine.port("input", name)
+        context = "OrtValue for {}".format(port.label)
+        check_shape(context, port.shape, ortvalue.shape())
+        check_type(context, port.logical.type, ortvalue._elem_type)
+        assert ortvalue._attr is not None
+        items = native_mismatches(port.native, ortvalue._attr)
+        if items:
+            raise InvalidArgumentError(
+                "{} native zero-copy layout mismatch: {}. The OrtValue buffer was written using a different RKNN "
+                "native layout than this model input expects. Create the OrtValue with this consumer "
+                "session/name/io_kind, or use a copy/transpose path instead of binding the dmabuf directly.".format(
+                    context, "; ".join(items)))
+        self._check_too_small(port, ortvalue)
+        ortvalue._adopt(port)
+        self._inputs[port.name] = ortvalue
+
+    def bind_ortvalue_output(self, name: str, ortvalue: OrtValue) -> None:
+        """Bind an RKNN value to output ``name`` (shape, type and size checked; it takes the native layout)."""
+        if not isinstance(ortvalue, OrtValue) or ortvalue._storage is None:
+            raise InvalidArgumentError("bind_ortvalue_output requires an RKNN OrtValue")
+        port = self._engine.port("output", name)
+        context = "OrtValue for {}".format(port.label)
+        check_shape(context, port.shape, ortvalue.shape())
+        check_type(context, port.logical.type, ortvalue._elem_type)
+        self._check_too_small(port, ortvalue)
+        ortvalue._adopt(port)
+        self._outputs[port.name] = ortvalue
+
+    def bind_output(self, name: str, device_type: str = "cpu", device_id: int = 0, element_type: Any = None,
+                    shape: Any = None, buffer_ptr: Optional[int] = None, *, layout: str = "native",
+                    mem_flags: Any = "cacheable") -> None:
+        """Allocate an NPU buffer for output ``name`` and bind it (``device_type`` ``"cpu"`` is only recorded).
+
+        Raises:
+            InvalidArgumentError: a shape/type that does not match the output, bad mem_flags.
+            NotImplementedError: ``buffer_ptr`` was given.
+        """
+        del device_id, layout
+        rknn_type = parse_element_type(element_type) if element_type is not None else None
+        dims = parse_shape(shape) if shape is not None else None
+        flags = parse_mem_flags(mem_flags)
+        if buffer_ptr is not None:
+            raise NotImplementedError("bind_output with raw buffer_ptr is not implemented; use bind_ortvalue_output "
+                                      "or let bind_output allocate an OrtValue")
+        device = check_device_type(device_type)
+        port = self._engine.port("output", name)
+        context = "OrtValue for {}".format(port.label)
+        if dims is not None:
+            check_shape(context, port.shape, dims)
+        if rknn_type is not None:
+            check_type(context, port.logical.type, rknn_type)
+        self._outputs[port.name] = _new_value(self._engine, port, flags)
+        self._cpu_outputs[port.name] = device == "cpu"
+
+    def get_outputs(self) -> List[OrtValue]:
+        """Bound output values in first-bind order."""
+        return list(self._outputs.values())
+
+    def copy_outputs_to_cpu(self) -> List[np.ndarray]:
+        """``[v.numpy() for v in get_outputs()]``."""
+        return [v.numpy() for v in self._outputs.values()]
+
+    def clear_binding_inputs(self) -> None:
+        """Forget every bound input."""
+        self._inputs.clear()
+
+    def clear_binding_outputs(self) -> None:
+        """Forget every bound output (and the first-bind order)."""
+        self._outputs.clear()
+        self._cpu_outputs.clear()
+
+    def synchronize_inputs(self) -> None:
+        """``sync_to_device()`` on each bound input."""
+        for v in list(self._inputs.values()):
+            v.sync_to_device()
+
+    def synchronize_outputs(self) -> None:
+        """``sync_from_device()`` on each bound output."""
+        for v in list(self._outputs.values()):
+            v.sync_from_device()
+
+    def __repr__(self) -> str:
+        return "<IOBinding inputs={} outputs={}>".format(list(self._inputs), list(self._outputs))
+
+
+#: The peer's name for :class:`IOBinding`.
+SessionIOBinding = IOBinding
