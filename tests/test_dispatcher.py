@@ -241,6 +241,47 @@ def test_every_accepted_submission_is_delivered_exactly_once_across_close(
         d.submit(gates.job(0), rec("late"))
 
 
+@settings(max_examples=15)
+@given(close_at=st.integers(0, 120), sequential=st.booleans())
+def test_exactly_once_with_concurrent_submitters_and_close(close_at: int, sequential: bool) -> None:
+    d = make(per_core=2, sequential=sequential, max_queue_size=4)
+    rec = Recorder()
+    accepted: List[Any] = []
+    rejected: List[Any] = []
+    record_lock = threading.Lock()
+
+    def submitter(tag: int) -> None:
+        for k in range(50):
+            key = (tag, k)
+            try:
+                d.submit(sleeper(0.0001 if k % 3 == 0 else 0.0), rec(key))
+            except SessionClosedError:
+                with record_lock:
+                    rejected.append(key)
+            else:
+                with record_lock:
+                    accepted.append(key)
+
+    threads = [threading.Thread(target=submitter, args=(tag,)) for tag in range(3)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: rec.count() >= close_at or not any(t.is_alive() for t in threads), "deliveries")
+    d.close()
+    for t in threads:
+        t.join(LONG)
+    assert sorted(rec.calls) == sorted(accepted)
+    assert set(rec.calls.values()) == {1}
+    assert len(accepted) + len(rejected) == 150
+    stats = d.stats()
+    check_balance(stats)
+    assert stats.submitted == len(accepted) == stats.delivered
+    if sequential:
+        # Delivery order is the acceptance order: per submitter, its own keys come out in order.
+        for tag in range(3):
+            mine = [k for k in rec.keys if k[0] == tag]
+            assert mine == sorted(mine)
+
+
 # -- assignment -------------------------------------------------------------------------------------------
 
 
@@ -600,7 +641,7 @@ def test_on_closed_runs_once_after_every_thread_left() -> None:
 
 def test_dropping_the_owner_stops_the_threads() -> None:
     class Owner:
-        def __init__(self) -> None:
+        def __init__(self, on_closed: Callable[[], None]) -> None:
             self.dispatcher = Dispatcher(
                 make_slots(),
                 schedule_weights={0: 1, 1: 1, 2: 1},
@@ -609,9 +650,11 @@ def test_dropping_the_owner_stops_the_threads() -> None:
                 sequential=True,
                 pacing=False,
                 name="owned",
+                on_closed=on_closed,
             )
 
-    owner = Owner()
+    closed = threading.Event()
+    owner = Owner(closed.set)
     ref = weakref.ref(owner)
     rec = Recorder()
     gates = Gates(6)
@@ -621,7 +664,8 @@ def test_dropping_the_owner_stops_the_threads() -> None:
     del owner
     gc.collect()
     assert ref() is None
-    wait_until(lambda: not any(t.name.startswith("owned-") for t in threading.enumerate()), "threads to exit")
+    wait_until(lambda: not any(t.name.startswith("owned") for t in threading.enumerate()), "threads to exit")
+    assert closed.wait(LONG)  # on_closed ran even though nobody called close()
     assert rec.count() == 6  # every accepted submission was still delivered (result or closed)
 
 
