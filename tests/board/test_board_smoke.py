@@ -8,7 +8,8 @@ Optional: ``EZ_RKNN_BOARD_ITERATIONS`` (timed inferences per mode, default 60) a
 ``EZ_RKNN_BOARD_REPORT=/path/report.md`` (also write the report there).
 
 Everything is skipped unless a real runtime loads (the simulator does not count: ``is_simulator`` must be
-False) and a model path is given.  This file never imports the simulator.  At the end a Markdown report
+False) and a model path is given.  This file never imports the simulator.  (To check this file itself without
+a board: ``ZTU_RKNPU2_RUNTIME_LIBRARY=simulator EZ_RKNN_BOARD_ALLOW_SIMULATOR=1 EZ_RKNN_BOARD_MODEL=...``.)  At the end a Markdown report
 (SDK version, SoC guess from which core masks work, per-mode throughput) is printed; paste it into an
 issue.
 """
@@ -29,6 +30,8 @@ import pytest
 pytestmark = pytest.mark.board
 
 MODEL_ENV = "EZ_RKNN_BOARD_MODEL"
+#: Only for developing this file without a board: also accept the simulator (never set it on a board).
+ALLOW_SIM_ENV = "EZ_RKNN_BOARD_ALLOW_SIMULATOR"
 ITERATIONS = int(os.environ.get("EZ_RKNN_BOARD_ITERATIONS", "60") or "60")
 TP_MODES = ("auto", "0", "1", "2", "0,1", "0,1,2", "all")
 #: NPU cores per SoC family (RK3588: 3, RK3576: 2, RK3566/RK3568/RK3562: 1).
@@ -77,8 +80,11 @@ class Report:
 
 
 def _one_line(exc: BaseException) -> str:
+    code_name = getattr(exc, "code_name", None)
+    if code_name:  # RknnError: the status name says it all
+        return f"fails ({getattr(exc, 'function', '?')}: {code_name})"
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:200]
+    return f"fails ({type(exc).__name__}: {text})"[:200]
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +101,11 @@ def board() -> Iterator[Board]:
         lib = _library.load_runtime(None)
     except RuntimeLibraryNotFoundError as exc:
         pytest.skip(f"no real librknnrt.so: {' '.join(str(exc).split())[:160]}...")
-    if getattr(lib, "is_simulator", True):
+    if getattr(lib, "is_simulator", True) and os.environ.get(ALLOW_SIM_ENV) != "1":
         pytest.skip("the loaded runtime is the simulator; board tests need a real librknnrt.so "
                     "(unset ZTU_RKNPU2_RUNTIME_LIBRARY)")
     report = Report()
-    report.lines["runtime"] = str(getattr(lib, "path", "?"))
+    report.lines["runtime"] = str(getattr(lib, "path", "?")) + (" (SIMULATOR: not a board)" if lib.is_simulator else "")
     report.lines["model"] = f"{os.path.basename(model)} ({os.path.getsize(model)} bytes)"
     report.lines["host"] = f"{platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}"
     report.lines["device tree model"] = _device_tree_model()
@@ -237,7 +243,10 @@ def test_04_every_mode_on_all_cores(board: Board, mode: str) -> None:
         board.report.add_row(mode, schedule, r.n, r.throughput, cli.percentiles_ms(r.latencies_s)["p50"])
         stats = getattr(sess, "get_stats", None)
         if callable(stats) and mode == "async":
-            board.report.lines["get_stats() after async"] = " ".join(str(stats()).split())[:300]
+            st = stats()
+            keys = ("tasks_per_core", "utilisation_per_core")
+            shown = {k: st[k] for k in keys if k in st} if isinstance(st, dict) else st
+            board.report.lines["get_stats() after async"] = " ".join(str(shown).split())[:300]
 
 
 def _check_results_match(sess: Any, mode: str, feed: Mapping[str, np.ndarray], expected: List[np.ndarray]) -> None:
@@ -264,7 +273,7 @@ def _check_results_match(sess: Any, mode: str, feed: Mapping[str, np.ndarray], e
         assert all(err == "" for _, _, err in results), [e for _, _, e in results if e]
         got = [res for _, res, _ in results]
     elif mode == "submit":
-        futures: List["concurrent.futures.Future[Any]"] = [sess.submit(feed) for _ in range(k)]
+        futures: List["concurrent.futures.Future[Any]"] = [sess.submit(None, feed) for _ in range(k)]
         got = [f.result(timeout=60) for f in futures]
     elif mode == "imap":
         got = list(sess.imap(feed for _ in range(k)))
