@@ -266,3 +266,60 @@ def test_origin_for_events_recorded_after_the_fact() -> None:
     (x,) = [e for e in rec.to_dict()["traceEvents"] if e["ph"] == "X"]
     assert x["ts"] == pytest.approx(500_000)
     assert rec.origin_s == 8.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# The session's use of the recorder (ORT semantics); skipped while the session has no end_profiling().
+# ---------------------------------------------------------------------------------------------------
+
+
+def _session_has_profiling() -> bool:
+    try:
+        from ztu_somemodelruntime_ez_rknn_async import InferenceSession
+    except ImportError:
+        return False
+    return callable(getattr(InferenceSession, "end_profiling", None))
+
+
+@pytest.mark.skipif(not _session_has_profiling(), reason="InferenceSession.end_profiling() not available yet")
+def test_session_end_profiling_writes_chrome_trace(native_model: Any, tmp_path: Path) -> None:
+    import re
+
+    import numpy as np
+
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession
+    from ztu_somemodelruntime_ez_rknn_async.options import SessionOptions
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    model = native_model([TensorSpec("x", (1, 4))], [TensorSpec("y", (1, 4))], latency_us=200)
+    so = SessionOptions()
+    so.enable_profiling = True
+    so.profile_file_prefix = str(tmp_path / "prof")
+    feed = {"x": np.zeros((1, 4), np.float32)}
+    done = threading.Event()
+    with InferenceSession(str(model), so, provider_options={"runtime_library": "simulator", "schedule": "0,1,2"}) as s:
+        s.run(None, feed)
+        s.run_async(None, feed, lambda res, ud, err: done.set(), None)
+        assert done.wait(10)
+        list(s.imap([feed] * 4))
+        path = getattr(s, "end_profiling")()  # getattr: typed once session.py has it
+    assert re.fullmatch(re.escape(str(tmp_path / "prof")) + r"_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(_\d+)?\.json", path)
+    data = _load(path)
+    assert data["displayTimeUnit"] == "ms"
+    names = _thread_names(data)
+    xs = _by_ph(data, "X")
+    assert {"inputs_set", "run", "outputs_get"} <= {e["name"] for e in xs}
+    assert any(names.get(e["tid"], "").startswith("core ") for e in xs if e["name"] == "run")
+    assert any(e["name"] == "callback" and names.get(e["tid"]) == CALLBACK_TRACK for e in xs)
+    for e in xs:
+        assert isinstance(e["ts"], (int, float)) and e["dur"] >= 0 and "pid" in e and "tid" in e
+
+
+@pytest.mark.skipif(not _session_has_profiling(), reason="InferenceSession.end_profiling() not available yet")
+def test_session_end_profiling_without_profiling_returns_empty(native_model: Any) -> None:
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    model = native_model([TensorSpec("x", (1, 4))], [TensorSpec("y", (1, 4))], latency_us=0)
+    with InferenceSession(str(model), provider_options={"runtime_library": "simulator"}) as s:
+        assert getattr(s, "end_profiling")() == ""  # ORT: "" when profiling was not enabled
