@@ -813,3 +813,44 @@ def test_stats_add_up() -> None:
     assert s.queue_depth == s.running == s.backlog == 0
     assert all(0.0 <= u for u in s.utilisation_per_core.values())
     assert sum(s.busy_s_per_core.values()) == pytest.approx(sum(s.busy_s_per_slot))
+
+
+def test_latency_percentiles_on_a_fake_clock() -> None:
+    clock = FakeClock(tick=0.0)
+    d = make(cores=[0], clock=clock)
+    def takes(seconds: float) -> Callable[[WorkerSlot], None]:
+        return lambda slot: clock.advance(seconds)
+
+    for ms in range(1, 101):
+        d.run_inline(takes(ms / 1000.0), LONG)
+    s = d.stats()
+    d.close()
+    assert s.run_latency.count == 100
+    assert (s.run_latency.p50, s.run_latency.p90, s.run_latency.p99) == pytest.approx((0.050, 0.090, 0.099))
+    assert s.run_latency.mean == pytest.approx(0.0505)
+    assert s.busy_s_per_core[0] == pytest.approx(5.05)
+    assert s.utilisation_per_core[0] == pytest.approx(1.0)  # the fake clock only moved inside jobs
+    assert s.queue_wait.count == 0  # inline runs do not queue
+
+
+def test_results_and_callbacks_are_not_retained_after_delivery() -> None:
+    class Result:
+        pass
+
+    d = make()
+    refs: List["weakref.ReferenceType[Any]"] = []
+    delivered = threading.Event()
+
+    def deliver(result: Any, error: Optional[BaseException]) -> None:
+        refs.append(weakref.ref(result))
+        delivered.set()
+
+    d.submit(lambda slot: Result(), deliver)
+    assert delivered.wait(LONG)
+    callback_ref = weakref.ref(deliver)
+    del deliver
+    wait_until(lambda: d.stats().delivered == 1, "the delivery to be counted")
+    gc.collect()
+    assert refs[0]() is None  # the dispatcher dropped the result once it was delivered
+    assert callback_ref() is None  # ... and the callback
+    d.close()
