@@ -287,6 +287,10 @@ def test_info_json_on_real_model(sim_library: str, capsys: pytest.CaptureFixture
     for arg in info["inputs"] + info["outputs"]:
         assert arg["type"].startswith("tensor(") and isinstance(arg["shape"], list)
     assert info["sdk_version"], info
+    attrs = info["input_attrs"]
+    assert [a["name"] for a in attrs] == [a["name"] for a in info["inputs"]]
+    assert all(a["qnt"] == "affine" and isinstance(a["scale"], float) and "zp" in a for a in attrs)
+    assert info["native_inputs"] and info["native_outputs"]
 
 
 @needs_session

@@ -548,7 +548,37 @@ def _node_dict(arg: Any) -> Dict[str, Any]:
     return {"name": str(arg.name), "type": str(arg.type), "shape": _jsonable(list(arg.shape))}
 
 
+def _core_attrs(session: Any, key: str) -> Optional[List[Any]]:
+    """The raw ``rknn_tensor_attr`` copies the session queried (no public accessor yet: see the report)."""
+    core = getattr(session, "_core", None)
+    attrs = getattr(core, key, None)
+    return list(attrs) if isinstance(attrs, list) else None
+
+
+_QNT_NAMES = {0: "none", 1: "dfp", 2: "affine"}
+
+
 def _attr_dict(attr: Any) -> Dict[str, Any]:
+    if hasattr(attr, "qnt_type") and hasattr(attr, "fmt") and hasattr(attr, "dims"):
+        from .tensors import format_name, type_name
+
+        qnt = int(attr.qnt_type)
+        out: Dict[str, Any] = {
+            "name": str(attr.name),
+            "dims": [int(d) for d in attr.dims],
+            "fmt": format_name(int(attr.fmt)),
+            "type": type_name(int(attr.type)),
+            "qnt": _QNT_NAMES.get(qnt, str(qnt)),
+        }
+        if qnt == 2:
+            out["scale"] = float(attr.scale)
+            out["zp"] = int(attr.zp)
+        elif qnt == 1:
+            out["fl"] = int(attr.fl)
+        for k in ("size", "size_with_stride", "w_stride", "h_stride"):
+            if hasattr(attr, k):
+                out[k] = int(getattr(attr, k))
+        return out
     if isinstance(attr, Mapping):
         return {str(k): _jsonable(v) for k, v in attr.items()}
     if hasattr(attr, "name") and hasattr(attr, "type") and hasattr(attr, "shape") and not hasattr(
@@ -576,6 +606,8 @@ def collect_info(session: Any, model: str, runtime_library: Optional[str] = None
     for key, method in (("native_inputs", "get_native_inputs"), ("native_outputs", "get_native_outputs"),
                         ("input_attrs", "get_input_attrs"), ("output_attrs", "get_output_attrs")):
         items = _call_list(session, method)
+        if items is None and key in ("input_attrs", "output_attrs"):
+            items = _core_attrs(session, key)
         if items is not None:
             info[key] = [_attr_dict(a) for a in items]
     custom = ""
@@ -622,8 +654,10 @@ def render_info(info: Mapping[str, Any]) -> str:
         out.append("")
         out.append(f"{title} (as the session accepts/returns them):")
         out.append(format_table(["#", "name", "type", "shape"], rows, indent="  "))
-    for title, key in (("native inputs", "native_inputs"), ("native outputs", "native_outputs"),
-                       ("input attributes", "input_attrs"), ("output attributes", "output_attrs")):
+    for title, key in (("native inputs (zero-copy form)", "native_inputs"),
+                       ("native outputs (zero-copy form)", "native_outputs"),
+                       ("input attributes (rknn_query INPUT_ATTR)", "input_attrs"),
+                       ("output attributes (rknn_query OUTPUT_ATTR)", "output_attrs")):
         items = info.get(key)
         if not items:
             continue
@@ -635,7 +669,7 @@ def render_info(info: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-_ATTR_ORDER = ("name", "type", "dtype", "shape", "dims", "fmt", "layout", "qnt_type", "scale", "zp",
+_ATTR_ORDER = ("name", "type", "dtype", "shape", "dims", "fmt", "layout", "qnt", "qnt_type", "scale", "zp", "fl",
                "zero_point", "size", "size_with_stride", "w_stride", "h_stride")
 
 
