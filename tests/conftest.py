@@ -3,7 +3,8 @@
 * ``sim_library``: path of the compiled simulator (session-scoped; built once per cache key).
 * ``sim``: the simulator's control API (counters, faults, SoC profile); resets faults/SoC after a test.
 * leak check (autouse): for every test that touches the simulator, ``live_contexts``, ``live_mems`` and
-  ``unreleased_outputs`` must be back to their start values and ``violations`` must not grow.
+  ``unreleased_outputs`` must be back to their start values and ``violations`` must not grow. A test that
+  provokes misuse on purpose is marked ``@pytest.mark.allow_violations``.
 * ``shared_dir``: the read-only ``shared/`` tree next to the repository (real .rknn models, references).
 * ``native_model``: factory writing a simulator-native model into ``tmp_path``.
 
@@ -31,6 +32,10 @@ settings.register_profile(
 settings.load_profile(os.environ.get("ZTU_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "ztu"))
 
 _LEAK_COUNTERS = ("live_contexts", "live_mems", "unreleased_outputs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_violations: the test provokes simulator violations on purpose")
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +93,10 @@ def _simulator_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         time.sleep(0.02)
     for name in _LEAK_COUNTERS:
         assert after[name] == before[name], "simulator counter {} went {} -> {}".format(name, before[name], after[name])
-    assert after["violations"] == before["violations"], "simulator recorded {} violation(s)".format(
-        after["violations"] - before["violations"])
+    # ``violations`` is cumulative: a test calling reset_counters() may lower it, never raise it.
+    if request.node.get_closest_marker("allow_violations") is None:
+        assert after["violations"] <= before["violations"], "simulator recorded {} violation(s)".format(
+            after["violations"] - before["violations"])
 
 
 @pytest.fixture(scope="session")

@@ -119,8 +119,15 @@ def test_imap_ordered_bounded_and_early_close(model: pathlib.Path, sim: Any) -> 
         assert [ident(next(gen)) for _ in range(10)] == list(range(10))
         assert len(produced) <= 10 + 5  # bounded look-ahead
         gen.close()
-        st = sess.get_stats()
-        assert st["running"] == 0 and st["queue_depth"] == 0  # early close left nothing behind
+        # every task the generator submitted is resolved when close() returns; the workers only have to
+        # finish their bookkeeping
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = sess.get_stats()
+            if st["running"] == 0 and st["queue_depth"] == 0:
+                break
+            time.sleep(0.01)
+        assert st["running"] == 0 and st["queue_depth"] == 0 and st["submitted"] <= 200 + 15
         assert sess.run(None, [feed(7)])[0][0, 0] == 7
 
 

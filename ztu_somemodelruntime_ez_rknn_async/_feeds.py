@@ -75,7 +75,7 @@ class InputPlan:
     """
 
     __slots__ = ("index", "name", "model_type", "reported_fmt", "reported_rows", "user_rows", "transpose",
-                 "pass_fmt", "accepted", "accepted_dtypes", "dynamic")
+                 "pass_fmt", "accepted", "accepted_dtypes", "accepted_map", "dynamic")
 
     def __init__(self, index: int, name: str, model_type: int, reported_fmt: int,
                  reported_rows: Sequence[Sequence[int]], layout: str) -> None:
@@ -108,6 +108,8 @@ class InputPlan:
             accepted.insert(0, model_type)
         self.accepted: Tuple[int, ...] = tuple(accepted)
         self.accepted_dtypes = tuple(numpy_dtype_for_rknn(t) for t in self.accepted)
+        #: native-order dtype -> rknn type, for the fast path of prepare_feed
+        self.accepted_map = {d: t for d, t in zip(self.accepted_dtypes, self.accepted) if d is not None}
 
     @property
     def user_shape(self) -> Shape:
@@ -241,6 +243,49 @@ def _as_array(plan: InputPlan, value: Any) -> Tuple[np.ndarray, bool]:
     return arr, fresh
 
 
+def _fast_path(plans: Sequence[InputPlan], input_feed: Any, copy: bool) -> Optional[PreparedFeed]:
+    """The common case, checked cheaply: exact names, ndarrays of accepted dtypes, contiguous, static shapes.
+
+    Returns ``None`` whenever anything is unusual; the general path then decides (and reports problems).
+    """
+    kind = type(input_feed)
+    if kind is dict:
+        if len(input_feed) != len(plans):
+            return None
+        values = []
+        for p in plans:
+            v = input_feed.get(p.name)
+            if v is None:
+                return None
+            values.append(v)
+    elif kind is list or kind is tuple:
+        if len(input_feed) != len(plans):
+            return None
+        values = input_feed
+    elif kind is np.ndarray and len(plans) == 1:
+        values = [input_feed]
+    else:
+        return None
+    arrays: List[np.ndarray] = []
+    types: List[int] = []
+    for p, v in zip(plans, values):
+        if type(v) is not np.ndarray or p.dynamic:
+            return None
+        t = p.accepted_map.get(v.dtype)
+        if t is None or v.shape != p.user_rows[0]:
+            return None
+        flags = v.flags
+        if not (flags.c_contiguous and flags.aligned):
+            return None
+        if p.transpose:
+            v = np.ascontiguousarray(v.transpose(0, 2, 3, 1))  # a fresh array: no extra copy needed
+        elif copy:
+            v = v.copy()
+        arrays.append(v)
+        types.append(t)
+    return PreparedFeed(arrays, types, 0, None)
+
+
 def prepare_feed(plans: Sequence[InputPlan], input_feed: Any, *, copy: bool = False,
                  batch: bool = False) -> PreparedFeed:
     """Validate and convert a feed (see the module docstring).
@@ -257,6 +302,10 @@ def prepare_feed(plans: Sequence[InputPlan], input_feed: Any, *, copy: bool = Fa
     Raises:
         InvalidArgumentError: any problem; the message lists every problem found and what was expected.
     """
+    if not batch:
+        fast = _fast_path(plans, input_feed, copy)
+        if fast is not None:
+            return fast
     values = _order_feed(plans, input_feed)
     problems: List[str] = []
     arrays: List[np.ndarray] = []
