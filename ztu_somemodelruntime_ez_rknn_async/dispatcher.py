@@ -427,10 +427,15 @@ class _Engine:
                     name=f"{name}-core{slot.core}-{slot.index}",
                     daemon=True,  # a hung job must never block interpreter exit
                 )
-                worker.thread = thread
                 with self.lock:
                     self.users += 1
-                thread.start()
+                try:
+                    thread.start()
+                except BaseException:
+                    with self.lock:
+                        self.users -= 1  # this thread will never call leave()
+                    raise
+                worker.thread = thread
                 self.internal_idents.add(thread.ident or 0)
         except BaseException:
             self.close(wait=False)
