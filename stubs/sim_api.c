@@ -739,9 +739,10 @@ static int convert_in(const sim_tensor *t, const uint32_t *d, const void *src, i
         sim_nhwc_to_nchw(src, tmp, d, es, w_stride);
         logical = tmp;
     }
-    if (pass_through || type == t->type) {
-        /* Native data or the model's own type: taken as already quantised with the model's parameters
-         * (DESIGN.md: an int8 source for an int8 model is the stricter "already quantised" reading). */
+    if (pass_through || (type == t->type && (t->qnt_type != 2 || type == RKNN_TENSOR_INT8))) {
+        /* Native data, an int8 source for an int8 model (DESIGN.md: taken as already quantised with the
+         * model's parameters, the stricter reading), or an unquantised model's own type (identity).  Other
+         * sources -- uint8 into a quantised uint8 model included -- are values, quantised below. */
         memcpy(held, logical, n * es);
     } else {
         for (uint64_t i = 0; i < n; i++)

@@ -57,7 +57,9 @@ def api_library() -> str:
 
 @pytest.fixture(scope="session")
 def api(api_library: str) -> Any:
-    return _abi.bind(ctypes.CDLL(api_library))
+    # The very library instance the control API uses, so counters and faults are the same ones even if
+    # the sources change (and library_path() rebuilds) while the session runs.
+    return _abi.bind(simulator.control().library)
 
 
 @pytest.fixture()
@@ -528,6 +530,17 @@ def test_source_types_into_int8_model(rt: Rt) -> None:
     assert rt.run(h) == 0
     np.testing.assert_array_equal(rt.outputs(h, [(1, 2, 2, 3)])[0],
                                   ((q.astype(np.float32) - 4) * np.float32(0.02)).astype(np.float32))
+
+
+def test_uint8_source_into_quantised_uint8_model_is_quantised(rt: Rt) -> None:
+    ins, outs = [T("x", (4,), "uint8", scale=0.5, zero_point=10)], [T("y", (4,))]
+    h = rt.open(ins, outs)
+    u = np.array([0, 4, 7, 255], np.uint8)
+    assert rt.set_inputs(h, [u], types=[U8]) == 0 and rt.run(h) == 0
+    got = rt.outputs(h, [(4,)])[0]
+    np.testing.assert_array_equal(got, expected(ins, outs, [u.astype(np.float32)])[0])
+    assert got[3] == np.float32((255 - 10) * 0.5)  # 255 / 0.5 + 10 saturates at 255
+    assert got[1] == np.float32(4.0)  # a raw copy would have given (4 - 10) * 0.5
 
 
 def test_inputs_set_rejections(rt: Rt) -> None:

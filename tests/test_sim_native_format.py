@@ -34,7 +34,9 @@ def api_library() -> str:
 
 @pytest.fixture(scope="session")
 def api(api_library: str) -> Any:
-    return _abi.bind(ctypes.CDLL(api_library))
+    # The very library instance the control API uses, so counters and faults are the same ones even if
+    # the sources change (and library_path() rebuilds) while the session runs.
+    return _abi.bind(simulator.control().library)
 
 
 class Loaded:
