@@ -1014,15 +1014,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile_dir = tempfile.mkdtemp(prefix="ez-rknn-trace-")
         config.profile_prefix = os.path.join(profile_dir, "session")
     try:
-        try:
-            session = open_session(model, config)
-        except (ImportError, AttributeError, TypeError) as exc:
-            if config.profile_prefix is None:
-                raise
-            # The session cannot profile (yet): record coarse bench-side events instead.
-            _logger.info("session profiling unavailable (%s); recording coarse events", exc)
-            config.profile_prefix = None
-            session = open_session(model, config)
+        session = open_session(model, config)
         try:
             return _bench_with_session(args, session, model, schedule, trace_path, config.profile_prefix)
         finally:
