@@ -97,13 +97,19 @@ def test_cache_is_keyed_by_source_hash(tmp_path: pathlib.Path, monkeypatch: pyte
 
     monkeypatch.setattr(simulator, "_compile", no_compile)
     assert simulator.library_path() == first
+    monkeypatch.setattr(simulator, "_path_memo", {})  # the on-disk fast path, not just the memo
+    assert simulator.library_path() == first
     monkeypatch.undo()
     monkeypatch.setenv("ZTU_RKNN_SIM_CACHE", str(cache))
     monkeypatch.setattr(simulator, "source_dir", lambda: src)
 
-    # A changed source gives a new key (and a new library); the old one stays.
+    # Within this process the first path sticks, even when a source changes (one library instance).
     victim = sorted(src.glob("*.c"))[0]
     victim.write_text(victim.read_text() + "\n/* edited */\n")
+    assert simulator.library_path() == first
+
+    # A fresh process (no memo) gets a new key and a new library for the changed source; the old one stays.
+    monkeypatch.setattr(simulator, "_path_memo", {})
     second = simulator.library_path()
     assert second != first
     assert os.path.exists(first) and os.path.exists(second)
@@ -112,6 +118,12 @@ def test_cache_is_keyed_by_source_hash(tmp_path: pathlib.Path, monkeypatch: pyte
     before = os.stat(second).st_ino
     assert simulator.library_path(rebuild=True) == second
     assert os.stat(second).st_ino != before
+
+    # rebuild=True also picks up edited sources and makes that path the sticky one.
+    victim.write_text(victim.read_text() + "\n/* edited again */\n")
+    third = simulator.library_path(rebuild=True)
+    assert third not in (first, second)
+    assert simulator.library_path() == third
     leftovers = [p.name for p in pathlib.Path(second).parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 

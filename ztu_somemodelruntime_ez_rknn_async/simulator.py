@@ -218,6 +218,12 @@ def _compile(output: pathlib.Path, sanitize: bool, cflags: Sequence[str], compil
             os.unlink(tmp_name)
 
 
+# First result of library_path() per (sources, cache root, compiler): every later call in this process returns
+# the same file, so all loaders share one library instance even while the sources are being edited.
+_path_lock = threading.Lock()
+_path_memo: Dict[Tuple[str, str, Tuple[str, ...]], str] = {}
+
+
 def library_path(*, rebuild: bool = False) -> str:
     """The absolute path of the compiled simulator, building it first when needed.
 
@@ -227,27 +233,39 @@ def library_path(*, rebuild: bool = False) -> str:
     library.  Concurrent builds (threads or processes) are serialised with a lock file and each build
     lands atomically, so a reader never sees a half-written library.
 
+    Within one process the first path returned is reused by later calls (for the same source directory,
+    cache root and compiler), so every loader shares one library instance -- and one set of counters --
+    even when the sources change on disk meanwhile.  ``rebuild=True`` recompiles from the current sources
+    and makes the new path the one later calls return.
+
     Raises:
         SimulatorBuildError: no compiler, missing sources, or a compile error (with the compiler output).
     """
     compiler = _compiler()
-    flags = _build_flags(False, ())
-    key = _cache_key(source_dir(), compiler, flags)
-    directory = _cache_root() / f"sim-{key}"
-    output = directory / _LIB_NAME
-    if not rebuild and output.is_file():
-        return str(output.resolve())
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            if rebuild or not output.is_file():  # another process may have built it while we waited
-                _compile(output, False, (), compiler)
-            else:
-                logger.debug("simulated runtime built concurrently by another process: %s", output)
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-    return str(output.resolve())
+    src = source_dir()
+    memo_key = (str(src), str(_cache_root()), tuple(compiler))
+    with _path_lock:
+        known = _path_memo.get(memo_key)
+        if known is not None and not rebuild and os.path.isfile(known):
+            return known
+        flags = _build_flags(False, ())
+        key = _cache_key(src, compiler, flags)
+        directory = _cache_root() / f"sim-{key}"
+        output = directory / _LIB_NAME
+        if rebuild or not output.is_file():
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(directory / ".lock", "a+b") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                try:
+                    if rebuild or not output.is_file():  # another process may have built it while we waited
+                        _compile(output, False, (), compiler)
+                    else:
+                        logger.debug("simulated runtime built concurrently by another process: %s", output)
+                finally:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        path = str(output.resolve())
+        _path_memo[memo_key] = path
+        return path
 
 
 def build(
