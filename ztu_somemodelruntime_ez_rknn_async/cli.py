@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib
 import json
 import logging
 import math
@@ -21,13 +20,16 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from typing import (
-    IO, Any, Callable, Deque, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Tuple, Union,
+    IO, TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Tuple, Union,
 )
 
 import numpy as np
 
 from . import __version__
 from .profiling import SUBMIT_TRACK, TraceRecorder
+
+if TYPE_CHECKING:
+    from .session import InferenceSession
 
 __all__ = ["main", "build_parser", "CliError"]
 
@@ -347,7 +349,11 @@ def _setup_logging(verbose: int) -> None:
         return
     level = logging.DEBUG if verbose >= 2 else logging.INFO
     root = logging.getLogger("ztu_somemodelruntime_ez_rknn_async")
+    if any(getattr(h, "_ez_rknn_cli", False) for h in root.handlers):
+        root.setLevel(level)
+        return
     handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, "_ez_rknn_cli", True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
@@ -396,22 +402,17 @@ class SessionConfig:
         return opts
 
 
-def open_session(model: Union[str, bytes], config: SessionConfig) -> Any:
+def open_session(model: Union[str, bytes], config: SessionConfig) -> "InferenceSession":
     """An ``InferenceSession`` for ``model`` with ``config`` (imported lazily: ``sim path`` needs none)."""
-    session_mod = importlib.import_module(".session", __package__)
+    from .options import PROVIDER_NAME, SessionOptions
+    from .session import InferenceSession
 
-    kwargs: Dict[str, Any] = {}
+    so: Optional[SessionOptions] = None
     if config.profile_prefix is not None:
-        from .options import SessionOptions
-
         so = SessionOptions()
         so.enable_profiling = True
         so.profile_file_prefix = config.profile_prefix
-        kwargs["sess_options"] = so
-    from .options import PROVIDER_NAME
-
-    opts = config.provider_options()
-    return session_mod.InferenceSession(model, providers=[PROVIDER_NAME], provider_options=[opts], **kwargs)
+    return InferenceSession(model, so, providers=[PROVIDER_NAME], provider_options=[config.provider_options()])
 
 
 def runtime_library_of(runtime_library: Optional[str]) -> Any:
@@ -1267,7 +1268,7 @@ def _demo_model(directory: str) -> str:
     return path
 
 
-def _timed_loop(seconds: float, step: Callable[[], None], *, min_count: int = 3) -> Tuple[int, float]:
+def _timed_loop(seconds: float, step: Callable[[], object], *, min_count: int = 3) -> Tuple[int, float]:
     count = 0
     t0 = time.perf_counter()
     while True:
