@@ -139,6 +139,8 @@ int rknn_inputs_set(rknn_context context, uint32_t n_inputs, rknn_input inputs[]
         goto out;
     if (c->input_mode == MODE_IO_MEM)
         sim_violation("rknn_inputs_set mixed with rknn_set_io_mem inputs on one context"); /* later wins */
+    if (c->flags & RKNN_FLAG_DISABLE_FLUSH_INPUT_MEM_CACHE)
+        sim_violation("rknn_inputs_set on a context with RKNN_FLAG_DISABLE_FLUSH_INPUT_MEM_CACHE");
     c->input_mode = MODE_INPUTS_SET;
     c->inputs_ready = 1;
 out:
@@ -267,6 +269,8 @@ int rknn_outputs_get(rknn_context context, uint32_t n_outputs, rknn_output outpu
         }
         convert_out(t, d, c->out_held[o->index], buf, type, FORM_LOGICAL, 0, 0, 0);
     }
+    if (c->flags & RKNN_FLAG_DISABLE_FLUSH_OUTPUT_MEM_CACHE)
+        sim_violation("rknn_outputs_get on a context with RKNN_FLAG_DISABLE_FLUSH_OUTPUT_MEM_CACHE");
     if (extend != NULL)
         extend->frame_id = 0;
 out:

@@ -294,6 +294,79 @@ def test_fault_injection_reaches_every_entry_point(rt: Rt) -> None:
     assert rt.query(h, _abi.RKNN_QUERY_IN_OUT_NUM, _abi.rknn_input_output_num()) == -2
 
 
+def test_every_entry_point_calls_sim_enter_first(rt: Rt) -> None:
+    """An injected fault is returned (NULL for rknn_create_mem*) before anything else happens."""
+    path = rt.model([T("x", (4,))], [T("y", (4,))])
+    h = rt.init(path)
+    m = rt.mem(h, 64)
+    attr = rt.attr(h, _abi.RKNN_QUERY_INPUT_ATTR, 0)
+    buf = ctypes.create_string_buffer(64)
+    op = _abi.rknn_custom_op()
+    cb = _abi.rknn_custom_op_callback(lambda *a: 0)
+    op.op_type, op.target, op.compute = b"cstX", 1, cb
+    op_ctx = _abi.rknn_custom_op_context()
+    op_ctx.internal_ctx = h
+    shapes = (_abi.rknn_tensor_attr * 1)()
+    outs = (_abi.rknn_output * 1)()
+    api = rt.api
+    calls = {
+        "rknn_init": lambda: rt.init_rc(path)[0],
+        "rknn_dup_context": lambda: api.rknn_dup_context(ctypes.byref(ctypes.c_uint64(h)),
+                                                         ctypes.byref(ctypes.c_uint64(0))),
+        "rknn_destroy": lambda: api.rknn_destroy(h),
+        "rknn_query": lambda: rt.query(h, _abi.RKNN_QUERY_IN_OUT_NUM, _abi.rknn_input_output_num()),
+        "rknn_inputs_set": lambda: rt.set_inputs(h, [np.ones(4, np.float32)]),
+        "rknn_set_batch_core_num": lambda: api.rknn_set_batch_core_num(h, 1),
+        "rknn_set_core_mask": lambda: api.rknn_set_core_mask(h, 1),
+        "rknn_run": lambda: api.rknn_run(h, None),
+        "rknn_wait": lambda: api.rknn_wait(h, None),
+        "rknn_outputs_get": lambda: api.rknn_outputs_get(h, 1, outs, None),
+        "rknn_outputs_release": lambda: api.rknn_outputs_release(h, 0, None),
+        "rknn_destroy_mem": lambda: api.rknn_destroy_mem(h, m),
+        "rknn_set_weight_mem": lambda: api.rknn_set_weight_mem(h, m),
+        "rknn_set_internal_mem": lambda: api.rknn_set_internal_mem(h, m),
+        "rknn_set_io_mem": lambda: api.rknn_set_io_mem(h, m, ctypes.byref(attr)),
+        "rknn_set_input_shape": lambda: api.rknn_set_input_shape(h, ctypes.byref(attr)),
+        "rknn_set_input_shapes": lambda: api.rknn_set_input_shapes(h, 1, shapes),
+        "rknn_mem_sync": lambda: api.rknn_mem_sync(h, m, 1),
+        "rknn_register_custom_ops": lambda: api.rknn_register_custom_ops(h, ctypes.byref(op), 1),
+    }
+    for name, call in calls.items():
+        before = rt.ctl.counter("calls:" + name)
+        rt.ctl.inject_fault(name, nth=1, code=-3, count=1)
+        assert call() == -3, name
+        assert rt.ctl.counter("calls:" + name) == before + 1, name
+    assert rt.io_num(h) == (1, 1)  # the faulted rknn_destroy destroyed nothing
+    assert rt.api.rknn_mem_sync(h, m, 1) == 0  # nor did the faulted rknn_destroy_mem
+    mem_calls = {
+        "rknn_create_mem": lambda: api.rknn_create_mem(h, 64),
+        "rknn_create_mem2": lambda: api.rknn_create_mem2(h, 64, 0),
+        "rknn_create_mem_from_fd": lambda: api.rknn_create_mem_from_fd(h, m.contents.fd, None, 64, 0),
+        "rknn_create_mem_from_phys": lambda: api.rknn_create_mem_from_phys(h, 1, ctypes.cast(buf, ctypes.c_void_p), 64),
+    }
+    for name, call in mem_calls.items():
+        rt.ctl.inject_fault(name, nth=1, code=-3, count=1)
+        assert not call(), name
+        made = call()
+        assert made, name
+        assert api.rknn_destroy_mem(h, made) == 0
+    oa = _abi.rknn_custom_op_attr()
+    oa.name, oa.n_elems = b"sentinel", 7
+    rt.ctl.inject_fault("rknn_custom_op_get_op_attr", nth=1, code=-3, count=1)
+    api.rknn_custom_op_get_op_attr(ctypes.byref(op_ctx), b"k", ctypes.byref(oa))
+    assert (oa.name, oa.n_elems) == (b"sentinel", 7)
+    api.rknn_custom_op_get_op_attr(ctypes.byref(op_ctx), b"k", ctypes.byref(oa))
+    assert (oa.name, oa.n_elems) == (b"k", 0)
+
+
+def test_disable_flush_flags_with_the_general_api_are_violations(rt: Rt) -> None:
+    path = rt.model([T("x", (4,))], [T("y", (4,))])
+    h = rt.init(path, flags=_abi.RKNN_FLAG_DISABLE_FLUSH_INPUT_MEM_CACHE | _abi.RKNN_FLAG_DISABLE_FLUSH_OUTPUT_MEM_CACHE)
+    before = violations(rt.ctl)
+    np.testing.assert_array_equal(rt.infer(h, [np.ones(4)], [(4,)])[0], np.ones(4, np.float32))
+    assert violations(rt.ctl) == before + 2  # still works
+
+
 # --------------------------------------------------------------------------------------------------
 # Queries
 
@@ -1146,6 +1219,32 @@ def test_real_files_run_with_the_sum_rule(rt: Rt) -> None:
         got = rt.infer(h, feeds, [o.shape for o in outs])
         for g, e in zip(got, expected(ins, outs, feeds)):
             np.testing.assert_array_equal(g, e)
+
+
+def test_real_files_native_attrs_match_ground_truth(rt: Rt) -> None:
+    import json
+
+    truth_path = SHARED / "models" / "ground_truth.json"
+    if not truth_path.is_file():
+        pytest.skip("ground_truth.json not found")
+    truth = json.loads(truth_path.read_text())
+    rc, h = rt.init_rc(RKNN_MODELS / "add_i8.rknn")
+    if rc == -6:
+        pytest.skip("sim_parse_rknn does not parse real .rknn files yet")
+    fmts = {"RKNN_TENSOR_NCHW": 0, "RKNN_TENSOR_NHWC": 1, "RKNN_TENSOR_NC1HWC2": 2, "RKNN_TENSOR_UNDEFINED": 3}
+    for file_name, entry in truth.items():
+        q = entry["expected_rknn_query (predicted, NOT observed on hardware)"]
+        h = rt.init(RKNN_MODELS / file_name)
+        for kind, cmd, native_cmd in (("RKNN_QUERY_INPUT_ATTR", 1, 8), ("RKNN_QUERY_OUTPUT_ATTR", 2, 9)):
+            for exp in q[kind]:
+                a = rt.attr(h, cmd, exp["index"])
+                assert a.w_stride == exp["w_stride (uncertain)"], (file_name, exp["name"])
+                assert a.size_with_stride == exp["size_with_stride (uncertain)"], (file_name, exp["name"])
+                native = exp.get("native_output_attr (uncertain)")
+                if native is not None:
+                    n = rt.attr(h, native_cmd, exp["index"])
+                    assert list(n.dims[: n.n_dims]) == native["dims"], (file_name, exp["name"])
+                    assert n.fmt == fmts[native["fmt"]] and n.size == native["size"], (file_name, exp["name"])
 
 
 def test_abi_consumer_c_program(api_library: str, tmp_path: pathlib.Path) -> None:
