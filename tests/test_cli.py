@@ -412,3 +412,13 @@ def test_demo_one_second(sim_library: str, capsys: pytest.CaptureFixture[str],
     assert len(rows) == 3
     for row in rows:
         assert float(row.split()[-2]) > 0  # the throughput column
+
+
+@needs_session
+def test_bench_dynamic_shape_model(native_model: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    model = native_model([TensorSpec("x", (1, 3, 8, 8), shapes=[(1, 3, 8, 8), (1, 3, 16, 16)])],
+                         [TensorSpec("y", (1, 4))], latency_us=100)
+    assert cli.main(["bench", str(model), "-n", "4", "--json", "--runtime-library", "simulator"]) == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == 0

@@ -523,11 +523,27 @@ def concrete_shape(shape: Sequence[object]) -> Tuple[int, ...]:
 def random_feed(session: Any, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """A random input of the right dtype and shape for every model input (from ``get_inputs()``)."""
     feed: Dict[str, np.ndarray] = {}
-    for arg in session.get_inputs():
+    rows = _first_shape_rows(session)
+    for i, arg in enumerate(session.get_inputs()):
         dtype = dtype_from_ort_type(str(arg.type))
-        shape = concrete_shape(arg.shape)
+        if all(isinstance(d, (int, np.integer)) for d in arg.shape) or i >= len(rows):
+            shape = concrete_shape(arg.shape)
+        else:  # dynamic shape: the first declared shape row, which every input of the model has
+            shape = rows[i]
         feed[arg.name] = random_array(shape, dtype, rng)
     return feed
+
+
+def _first_shape_rows(session: Any) -> List[Tuple[int, ...]]:
+    """Row 0 of each input's declared shapes, as the caller feeds them (no public accessor yet)."""
+    plans = getattr(getattr(session, "_core", None), "inputs", None)
+    out: List[Tuple[int, ...]] = []
+    for plan in plans if isinstance(plans, list) else []:
+        user_rows = getattr(plan, "user_rows", None)
+        if not user_rows:
+            return []
+        out.append(tuple(int(d) for d in user_rows[0]))
+    return out
 
 
 def random_array(shape: Tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
