@@ -939,7 +939,9 @@ class Dispatcher:
     def run_inline(self, job: Callable[[WorkerSlot], T], timeout_s: float) -> T:
         """Run ``job`` on the caller's thread on a borrowed idle slot and return its result.
 
-        Waits up to ``timeout_s`` for a slot when all are busy.  Safe to call from a deliver callback.
+        Waits up to ``timeout_s`` for a slot when all are busy; a waiting caller is served before the
+        queued tasks.  Safe to call from a deliver callback.  Called from inside a job of the same
+        dispatcher it may wait for the slot that job itself holds (bounded by ``timeout_s``).
 
         Args:
             job: The work; its exception propagates to the caller.
