@@ -110,7 +110,9 @@ int rknn_inputs_set(rknn_context context, uint32_t n_inputs, rknn_input inputs[]
         if (in->pass_through) {
             need = dims_elems(t->n_dims, d) * esize(t->type);
         } else {
-            if (!is_source_type(in->type) || source_form(t, in->fmt) < 0) {
+            /* float32/float16/uint8/int8, or the model's own type (1.5.2 guide Table 4-1: bool -> bool,
+             * int64 -> int64). */
+            if (!(is_source_type(in->type) || (int32_t)in->type == t->type) || source_form(t, in->fmt) < 0) {
                 rc = SIM_ERR_INPUT;
                 goto out;
             }
