@@ -9,6 +9,19 @@
  *   - RNG, jitter:              g_rng_lock
  *   - SoC choice, override:     atomics
  * No function takes two of these locks at once, so there is no lock order to respect.
+ *
+ * Choices the contract (docs/DESIGN.md) leaves open:
+ *   - sim_occupy_cores is the only place that counts SIM_CNT_RUNS (and per-core runs/busy time, which is the
+ *     nominal duration: latency / speed-up + hang, in us, added to every core the run held).
+ *   - Waiting runs queue in arrival order and reserve the cores they name (see "Simulated cores").
+ *   - rknn_sim_inject_fault: code 0 -> -5 (it would not fail anything); more than 64 active faults -> -4.
+ *     When several faults cover one call, the oldest wins.  Fault numbering survives reset_counters.
+ *   - RKNN_SIM_FAULTS entries without a count fail one call (count 1), like the Python default.
+ *     Malformed environment entries are reported on stderr and ignored.
+ *   - rknn_sim_hang_next_run replaces a pending hang (0 cancels it).
+ *   - rknn_sim_reset_counters restarts max_concurrent_runs from the runs in progress at that moment.
+ *   - rknn_sim_list_counters writes "name\nname...\nname" + NUL (no trailing newline).
+ *   - sim_enter with a name outside the table never fails the caller (logged with RKNN_SIM_LOG).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
