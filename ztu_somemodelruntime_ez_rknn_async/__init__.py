@@ -39,15 +39,18 @@ from .options import (
 )
 from .session import InferenceSession
 from .tensors import ModelMetadata, NodeArg
+from .zero_copy import IOBinding, OrtValue, SessionIOBinding
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "IOBinding",
     "InferenceSession",
     "InvalidArgumentError",
     "InvalidOptionError",
     "ModelMetadata",
     "NodeArg",
+    "OrtValue",
     "RknnContextInvalidError",
     "RknnError",
     "RknnInputInvalidError",
@@ -62,6 +65,7 @@ __all__ = [
     "RunTimeoutError",
     "RuntimeLibraryNotFoundError",
     "SessionClosedError",
+    "SessionIOBinding",
     "SessionOptions",
     "SubmitTimeoutError",
     "get_available_providers",

@@ -2,8 +2,10 @@
 
 :func:`build_core` composes the lower layers in a fixed order and undoes everything on failure:
 
-1. (by the session, before the model is read) ``load_runtime(config.runtime_library)``;
-2. the master context (``rknn_init``; weight-sharing slaves pass the master session's master context);
+1. (by the session, before the model is read) ``load_runtime(config.runtime_library)`` and the custom-op
+   plugins;
+2. the master context (``rknn_init``; weight-sharing slaves pass the master session's master context),
+   custom ops registered;
 3. the queries on the master context (in/out counts, attributes, dynamic ranges, custom string, SDK
    version) → input/output plans;
 4. one worker context per slot: ``rknn_dup_context`` of the master, or ``rknn_init`` when dup is disabled,
@@ -12,7 +14,8 @@
 5. the :class:`~.dispatcher.Dispatcher` whose ``on_closed`` hook destroys the contexts.
 
 The master context serves only queries (under :attr:`SessionCore.master_lock`); every run uses a worker
-context, which the dispatcher gives to exactly one thread at a time. Nothing here references the
+context, which the dispatcher gives to exactly one thread at a time; zero copy gets a context of its own
+(:meth:`SessionCore.new_context`). Nothing here references the
 ``InferenceSession`` object, so the session can be collected while tasks are in flight.
 """
 from __future__ import annotations
@@ -29,9 +32,11 @@ from ._feeds import InputPlan, build_input_plans
 from ._library import RuntimeLibrary
 from ._outputs import OutputPlan, build_output_plans
 from ._runner import SlotRunner
+from ._zc_engine import ZeroCopyEngine
 from .dispatcher import Dispatcher, WorkerSlot
 from .errors import InvalidArgumentError, RknnError, SessionClosedError
 from .options import ProviderConfig
+from .plugins import CustomOpPlugins
 from .tensors import RKNN_TENSOR_NHWC, nchw_to_nhwc_dims
 
 __all__ = ["SessionCore", "build_core", "read_model"]
@@ -137,8 +142,44 @@ class SessionCore:
         self.dispatcher: Optional[Dispatcher] = None
         self.master_lock = threading.Lock()
         self.resources = _Resources()
+        self.plugins: Optional[CustomOpPlugins] = None
+        self.use_init = False
+        self.model_bytes: Optional[bytes] = None
+        self.weight_master: Optional[SessionCore] = None
         self.closed = False
         self._close_lock = threading.Lock()
+        self._zero_copy: Optional[ZeroCopyEngine] = None
+
+    def new_context(self) -> RknnContext:
+        """A new ready context for the model (zero copy): a dup of the master, or ``rknn_init`` when the workers
+        needed it; custom ops registered, weight sharing set up. The caller owns it."""
+        if self.closed:
+            raise SessionClosedError("the session is closed")
+        with self.master_lock:
+            master = self.master
+            if self.use_init and self.model_bytes is not None:
+                share = self.weight_master.master if self.weight_master is not None else None
+                ctx = RknnContext.init(self.lib, self.model_bytes, share_weights_with=share)
+            else:
+                ctx = master.dup()
+        try:
+            if self.plugins is not None:
+                self.plugins.register(ctx)
+        except BaseException:
+            ctx.destroy()
+            raise
+        return ctx
+
+    def zero_copy_engine(self) -> ZeroCopyEngine:
+        """The zero-copy engine (its own context), created on first use and closed with the session."""
+        with self._close_lock:
+            if self.closed:
+                raise SessionClosedError("the session is closed")
+            if self._zero_copy is None:
+                self._zero_copy = ZeroCopyEngine(self.new_context, layout=self.config.layout,
+                                                 zero_copy_layout=self.config.zero_copy_layout,
+                                                 name=self.model_what)
+            return self._zero_copy
 
     @property
     def master(self) -> RknnContext:
@@ -158,6 +199,12 @@ class SessionCore:
             if self.closed:
                 return
             self.closed = True
+            zero_copy, self._zero_copy = self._zero_copy, None
+        if zero_copy is not None:
+            try:
+                zero_copy.close()  # its context is destroyed once no OrtValue uses its memory
+            except Exception:  # noqa: BLE001
+                logger.warning("closing the zero-copy engine failed", exc_info=True)
         dispatcher = self.dispatcher
         if dispatcher is None:
             self.resources.destroy()
@@ -228,7 +275,8 @@ def _slot_layout(config: ProviderConfig) -> Tuple[List[Tuple[int, int]], Dict[in
 
 
 def build_core(lib: RuntimeLibrary, model: bytes, model_what: str, config: ProviderConfig, *,
-               weight_master: Optional[SessionCore] = None, keepalive: Optional[object] = None) -> SessionCore:
+               weight_master: Optional[SessionCore] = None, keepalive: Optional[object] = None,
+               plugins: Optional[CustomOpPlugins] = None) -> SessionCore:
     """Create every resource of a session; on failure destroy what was created and re-raise.
 
     Args:
@@ -238,23 +286,31 @@ def build_core(lib: RuntimeLibrary, model: bytes, model_what: str, config: Provi
         config: validated provider options.
         weight_master: the core of the ``use_weight_from`` session (its master context owns the weights).
         keepalive: an object kept alive until this core's contexts are destroyed (the master session).
+        plugins: custom ops to register on every context (all contexts are then made with ``rknn_init``).
     """
     core = SessionCore()
     core.config = config
     core.model_what = model_what
     core.lib = lib
+    core.plugins = plugins if plugins else None
     res = core.resources
     if keepalive is not None:
         res.keepalive.append(keepalive)
+    if core.plugins is not None:
+        # The runtime keeps pointers into the plugin libraries: released only after the contexts.
+        res.keepalive.append(core.plugins)
     share_from: Optional[RknnContext] = None
     if weight_master is not None:
         share_from = weight_master.master
+        core.weight_master = weight_master
     try:
         try:
             res.master = RknnContext.init(lib, model, share_weights_with=share_from)
         except RknnError as exc:
             raise type(exc)(exc.code, exc.function, exc.description, "model {}".format(model_what)) from None
         master = res.master
+        if core.plugins is not None:
+            core.plugins.register(master)
         n_in, n_out = master.query_io_num()
         core.input_attrs = [master.input_attr(i) for i in range(n_in)]
         core.output_attrs = [master.output_attr(j) for j in range(n_out)]
@@ -276,6 +332,8 @@ def build_core(lib: RuntimeLibrary, model: bytes, model_what: str, config: Provi
         except RknnError as exc:
             logger.debug("RKNN_QUERY_SDK_VERSION failed: %s", exc)
         _create_slots(core, model, share_from)
+        if core.use_init:
+            core.model_bytes = model  # for more contexts made with rknn_init (zero copy)
         core.dispatcher = Dispatcher(
             core.slots,
             schedule_weights=_slot_layout(config)[1],
@@ -297,8 +355,9 @@ def _create_slots(core: SessionCore, model: bytes, share_from: Optional[RknnCont
     config = core.config
     master = core.master
     lib = core.lib
-    use_init = config.disable_dup_context or share_from is not None
-    reason = "disable_dup_context" if config.disable_dup_context else "weight sharing"
+    use_init = config.disable_dup_context or share_from is not None or core.plugins is not None
+    reason = ("disable_dup_context" if config.disable_dup_context else
+              "custom ops" if core.plugins is not None else "weight sharing")
     layout, _weights = _slot_layout(config)
     per_core: Dict[int, int] = collections.defaultdict(int)
     for n, (core_key, mask) in enumerate(layout):
@@ -317,6 +376,8 @@ def _create_slots(core: SessionCore, model: bytes, share_from: Optional[RknnCont
                 logger.debug("worker contexts are created with rknn_init (%s)", reason)
             ctx = RknnContext.init(lib, model, share_weights_with=share_from)
         core.resources.workers.append(ctx)
+        if core.plugins is not None:
+            core.plugins.register(ctx)
         try:
             ctx.set_core_mask(mask, tolerate_single_core=True)
         except RknnError as exc:
@@ -327,3 +388,4 @@ def _create_slots(core: SessionCore, model: bytes, share_from: Optional[RknnCont
                             created_by=how)
         core.slots.append(WorkerSlot(core=core_key, index=per_core[core_key], context=runner))
         per_core[core_key] += 1
+    core.use_init = use_init

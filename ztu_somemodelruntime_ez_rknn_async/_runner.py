@@ -13,7 +13,7 @@ addresses are in the C structs are referenced by the caller's ``PreparedFeed`` a
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from . import _abi
 from ._context import RknnContext
 from ._feeds import InputPlan, PreparedFeed
 from ._outputs import OutputPlan
+from .profiling import TaskTrace
 
 __all__ = ["SlotRunner"]
 
@@ -94,24 +95,33 @@ class SlotRunner:
             self._current_dims = [tuple(ctx.current_output_attr(p.index).dims) for p in plans]
         return self._current_dims
 
-    def run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
+    def run(self, feed: PreparedFeed, plans: Sequence[OutputPlan], trace: Optional[TaskTrace] = None,
+            clock: Optional[Callable[[], float]] = None) -> List[np.ndarray]:
         """One inference: returns all outputs (in model order) as arrays of ``plans[j].dtype``.
+
+        Args:
+            feed: the prepared inputs.
+            plans: the output plans (float32 or native).
+            trace: when profiling, receives the ``inputs_set``/``run``/``outputs_get`` phases.
+            clock: the profiling clock (``TraceRecorder.now``); required with ``trace``.
 
         Raises:
             RknnError: a runtime call failed (the message names the function).
         """
         try:
-            return self._run(feed, plans)
+            if trace is None:
+                return self._run(feed, plans)
+            assert clock is not None
+            return self._run_traced(feed, plans, trace, clock)
         except BaseException:
             self.failures += 1
             raise
 
-    def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
-        ctx = self.context
+    def _set_inputs(self, feed: PreparedFeed) -> None:
         if self._dynamic and feed.row != self._row:
             self._set_shapes(feed.row)
         ins = self._ins
-        arrays = feed.arrays  # keeps every buffer in `ins` alive until this method returns
+        arrays = feed.arrays
         types = feed.types
         for i in range(self._n_in):
             arr = arrays[i]
@@ -119,8 +129,9 @@ class SlotRunner:
             inp.buf = arr.__array_interface__["data"][0]
             inp.size = arr.nbytes
             inp.type = types[i]
-        ctx.inputs_set(ins, self._n_in)
-        ctx.run()
+        self.context.inputs_set(ins, self._n_in)
+
+    def _get_outputs(self, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
         dims = self.output_dims(plans)
         outs = self._outs
         results: List[np.ndarray] = []
@@ -132,11 +143,35 @@ class SlotRunner:
             out.buf = a.__array_interface__["data"][0]
             out.size = a.nbytes
             results.append(a)
+        ctx = self.context
         try:
             ctx.outputs_get(outs, self._n_out)
-        finally:
-            # Release after every get, also a failed one (prealloc frees nothing, but the runtime's
-            # bookkeeping stays balanced).
-            ctx.outputs_release(outs, self._n_out)
+        except BaseException:
+            # Release after every get, also a failed one; the get's error is the one reported.
+            try:
+                ctx.outputs_release(outs, self._n_out)
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        ctx.outputs_release(outs, self._n_out)
         self.runs += 1
         return results
+
+    def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
+        # `feed` keeps every buffer whose address is in the rknn_input array alive until we return.
+        self._set_inputs(feed)
+        self.context.run()
+        return self._get_outputs(plans)
+
+    def _run_traced(self, feed: PreparedFeed, plans: Sequence[OutputPlan], trace: TaskTrace,
+                    clock: Callable[[], float]) -> List[np.ndarray]:
+        try:
+            with trace.phase("inputs_set", clock):
+                self._set_inputs(feed)
+            with trace.phase("run", clock):
+                self.context.run()
+            with trace.phase("outputs_get", clock):
+                return self._get_outputs(plans)
+        except BaseException as exc:
+            trace.fail(exc)
+            raise

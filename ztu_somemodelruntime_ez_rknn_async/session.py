@@ -26,19 +26,34 @@ import logging
 import operator
 import re
 import threading
+import warnings
 import weakref
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
 
 import numpy as np
 
 from ._core import SessionCore, build_core, read_model
-from ._feeds import PreparedFeed, prepare_feed
+from ._feeds import prepare_feed
 from ._library import load_runtime
 from ._outputs import OutputPlan, join_batches, resolve_output_names, select_outputs
 from ._runner import SlotRunner
-from .errors import InvalidArgumentError, InvalidOptionError, RunTimeoutError, SessionClosedError
+from ._tasks import (
+    Profiler,
+    discard,
+    error_text,
+    fail_future,
+    imap,
+    make_job,
+    run_timeout,
+    submit_internal,
+    wait,
+)
+from ._zc_engine import ZeroCopyEngine
+from .errors import InvalidArgumentError, InvalidOptionError, SessionClosedError
 from .options import ProviderConfig, SessionOptions, parse_providers, parse_run_options, parse_session_options
+from .plugins import DUP_CONTEXT_WARNING, CustomOpPlugins, load_custom_op_plugins
 from .tensors import ModelMetadata, NodeArg, dynamic_shape, ort_type_string
+from .zero_copy import IOBinding
 
 __all__ = ["InferenceSession"]
 
@@ -48,13 +63,6 @@ Outputs = List[np.ndarray]
 Callback = Callable[[Outputs, Any, str], Any]
 
 _MIN_SDK = (2, 4, 1)
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, SessionClosedError):
-        text = str(exc)
-        return text if "session closed" in text.lower() else "session closed: {}".format(text)
-    return str(exc) or type(exc).__name__
 
 
 class _SessionFuture(concurrent.futures.Future):  # type: ignore[type-arg]
@@ -70,7 +78,7 @@ class _SessionFuture(concurrent.futures.Future):  # type: ignore[type-arg]
         try:
             return super().result(self._default_timeout_s)
         except concurrent.futures.TimeoutError:
-            raise _run_timeout(self._default_timeout_s) from None
+            raise run_timeout(self._default_timeout_s) from None
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         if timeout is not None or self._default_timeout_s is None:
@@ -78,32 +86,7 @@ class _SessionFuture(concurrent.futures.Future):  # type: ignore[type-arg]
         try:
             return super().exception(self._default_timeout_s)
         except concurrent.futures.TimeoutError:
-            raise _run_timeout(self._default_timeout_s) from None
-
-
-def _run_timeout(timeout_s: float) -> RunTimeoutError:
-    return RunTimeoutError(
-        "the run did not finish within run_timeout_ms={:g}; its worker slot stays busy until the runtime returns, "
-        "the session keeps serving on the other slots".format(timeout_s * 1000.0))
-
-
-def _wait(fut: concurrent.futures.Future, timeout_s: Optional[float]) -> Any:  # type: ignore[type-arg]
-    try:
-        return fut.result(timeout_s)
-    except concurrent.futures.TimeoutError:
-        if not fut.done():
-            fut.cancel()  # skipped if it has not started yet
-            assert timeout_s is not None
-            raise _run_timeout(timeout_s) from None
-        raise
-
-
-def _fail_future(fut: concurrent.futures.Future, exc: BaseException) -> None:  # type: ignore[type-arg]
-    """Resolve ``fut`` with ``exc`` unless it is already resolved or was cancelled before it started."""
-    if fut.done():
-        return
-    if fut.running() or fut.set_running_or_notify_cancel():
-        fut.set_exception(exc)
+            raise run_timeout(self._default_timeout_s) from None
 
 
 class InferenceSession:
@@ -153,7 +136,7 @@ class InferenceSession:
             raise InvalidArgumentError("use_weight_from must be an InferenceSession or None, got {}".format(
                 type(use_weight_from).__name__))
         config = parse_providers(providers, provider_options)
-        parse_session_options(sess_options)
+        sess_config = parse_session_options(sess_options)
         master_core: Optional[SessionCore] = None
         if use_weight_from is not None:
             if config.uses_custom_ops:
@@ -161,14 +144,15 @@ class InferenceSession:
             master_core = use_weight_from._core
             if master_core is None or master_core.closed:
                 raise InvalidArgumentError("use_weight_from must reference an open InferenceSession")
-        if config.uses_custom_ops:
-            # TODO(plugins): custom-op registration belongs to plugins.py, which does not exist yet.
-            raise InvalidOptionError("custom-op plugins (custom_op_paths / custom_op_default_path) are not "
-                                     "supported by this build yet")
         lib = load_runtime(config.runtime_library)
+        loaded: Optional[CustomOpPlugins] = None
+        if config.uses_custom_ops:
+            warnings.warn(DUP_CONTEXT_WARNING, UserWarning, stacklevel=2)
+            loaded = load_custom_op_plugins(config.custom_op_paths, config.custom_op_default_path)
         data, what = read_model(path_or_bytes)
-        core = build_core(lib, data, what, config, weight_master=master_core, keepalive=use_weight_from)
-        del data
+        core = build_core(lib, data, what, config, weight_master=master_core, keepalive=use_weight_from,
+                          plugins=loaded)
+        del data, loaded
         self._core = core
         self._config = config
         self._sess_options = sess_options if sess_options is not None else SessionOptions()
@@ -177,6 +161,8 @@ class InferenceSession:
         self._pipeline_depth = 0
         self._timeout_s = None if config.run_timeout_ms is None else config.run_timeout_ms / 1000.0
         self._submit_timeout_s = config.submit_timeout_ms / 1000.0
+        self._profiler: Optional[Profiler] = (
+            Profiler(sess_config.profile_file_prefix) if sess_config.enable_profiling else None)
         # The safety net: closes the core when the session is collected (or at interpreter exit). It holds
         # only the core, never the session; no __del__ logic.
         self._finalizer = weakref.finalize(self, core.close)
@@ -304,6 +290,44 @@ class InferenceSession:
         stats["slots"] = slots
         return stats
 
+    # ------------------------------------------------------------------ profiling
+
+    def end_profiling(self) -> str:
+        """Write the recorded profile and stop profiling (ORT semantics).
+
+        Returns:
+            The Chrome-trace file ``<profile_file_prefix>_<timestamp>.json`` (open it in ``chrome://tracing`` or
+            Perfetto), or ``""`` when ``SessionOptions.enable_profiling`` was not set (or already ended).
+        """
+        profiler, self._profiler = self._profiler, None
+        if profiler is None:
+            return ""
+        return profiler.write()
+
+    def get_profiling_start_time_ns(self) -> int:
+        """Wall-clock start of profiling in ns (``0`` when not profiling)."""
+        profiler = self._profiler
+        return profiler.recorder.start_time_ns if profiler is not None else 0
+
+    # ------------------------------------------------------------------ zero copy
+
+    def _zero_copy_engine(self) -> ZeroCopyEngine:
+        """The zero-copy engine (its own context, made on first use); used by OrtValue/IOBinding."""
+        return self._live().zero_copy_engine()
+
+    def io_binding(self) -> IOBinding:
+        """A new :class:`~.zero_copy.IOBinding` for :meth:`run_with_iobinding` (ORT API)."""
+        return IOBinding(self._zero_copy_engine())
+
+    def run_with_iobinding(self, iobinding: IOBinding, run_options: Any = None) -> None:
+        """Run once with the values bound in ``iobinding`` (zero copy; the GIL is released inside the run).
+
+        ``run_options`` is validated and otherwise ignored.
+        """
+        if run_options is not None:
+            parse_run_options(run_options)
+        self._zero_copy_engine().run(iobinding)
+
     def _require_core(self) -> SessionCore:
         if self._core is None:
             raise SessionClosedError("this InferenceSession is not initialised")
@@ -354,11 +378,18 @@ class InferenceSession:
         feed = prepare_feed(core.inputs, input_feed)
         dispatcher = core.dispatcher
         assert dispatcher is not None
-        if timeout_s is None:
-            outs: Outputs = dispatcher.run_inline(
-                lambda slot: cast(SlotRunner, slot.context).run(feed, plans), self._submit_timeout_s)
+        profiler = self._profiler
+        if timeout_s is not None:
+            outs: Outputs = wait(submit_internal(core, feed, plans, profiler, "run"), timeout_s)
+        elif profiler is None:
+            outs = dispatcher.run_inline(lambda slot: cast(SlotRunner, slot.context).run(feed, plans),
+                                         self._submit_timeout_s)
         else:
-            outs = _wait(_submit_internal(core, feed, plans), timeout_s)
+            trace = profiler.new("run")
+            try:
+                outs = dispatcher.run_inline(make_job(feed, plans, trace, profiler), self._submit_timeout_s)
+            finally:
+                profiler.record(trace)
         return select_outputs(outs, indices)
 
     def _run_batch(self, core: SessionCore, input_feed: Any, plans: List[OutputPlan],
@@ -368,8 +399,8 @@ class InferenceSession:
         futures: List[concurrent.futures.Future] = []  # type: ignore[type-arg]
         try:
             for b in range(feed.batch):
-                futures.append(_submit_internal(core, feed.sample(b), plans))
-            per_sample = [_wait(f, timeout_s) for f in futures]
+                futures.append(submit_internal(core, feed.sample(b), plans, self._profiler, "batch"))
+            per_sample = [wait(f, timeout_s) for f in futures]
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -402,16 +433,24 @@ class InferenceSession:
         indices = resolve_output_names(core.float_outputs, output_names)
         plans = core.native_outputs if native else core.float_outputs
         feed = prepare_feed(core.inputs, input_feed, copy=True)
+        profiler = self._profiler
+        trace = profiler.new("run_async") if profiler is not None else None
+        job = make_job(feed, plans, trace, profiler)
 
-        def job(slot: Any) -> Outputs:
-            outs: Outputs = slot.context.run(feed, plans)
-            return outs
-
-        def deliver(result: Optional[Outputs], exc: Optional[BaseException]) -> None:
+        def call(result: Optional[Outputs], exc: Optional[BaseException]) -> None:
             if exc is None and result is not None:
                 callback(select_outputs(result, indices), user_data, "")
             else:
-                callback([], user_data, _error_text(exc) if exc is not None else "no result")
+                callback([], user_data, error_text(exc) if exc is not None else "no result")
+
+        deliver: Callable[[Optional[Outputs], Optional[BaseException]], None] = call
+        if trace is not None and profiler is not None:
+            def deliver(result: Optional[Outputs], exc: Optional[BaseException]) -> None:
+                try:
+                    with trace.phase("callback", profiler.recorder.now):
+                        call(result, exc)
+                finally:
+                    profiler.record(trace)
 
         assert core.dispatcher is not None
         core.dispatcher.submit(job, deliver)
@@ -436,18 +475,28 @@ class InferenceSession:
         plans = core.native_outputs if native else core.float_outputs
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         fut = _SessionFuture(timeout_s)
+        profiler = self._profiler
+        trace = profiler.new("submit") if profiler is not None else None
+        run = make_job(feed, plans, trace, profiler)
 
         def job(slot: Any) -> Optional[Outputs]:
             if not fut.set_running_or_notify_cancel():
                 return None  # cancelled before it started: skip the inference
-            outs: Outputs = slot.context.run(feed, plans)
-            return outs
+            return run(slot)
 
         def deliver(result: Optional[Outputs], exc: Optional[BaseException]) -> None:
-            if exc is not None:
-                _fail_future(fut, exc)
-            elif result is not None and fut.running():
-                fut.set_result(select_outputs(result, indices))
+            try:
+                if exc is not None:
+                    fail_future(fut, exc)
+                elif result is not None and fut.running():
+                    if trace is not None and profiler is not None:
+                        with trace.phase("callback", profiler.recorder.now):
+                            fut.set_result(select_outputs(result, indices))
+                    else:
+                        fut.set_result(select_outputs(result, indices))
+            finally:
+                if trace is not None and profiler is not None and (result is not None or exc is not None):
+                    profiler.record(trace)
 
         assert core.dispatcher is not None
         core.dispatcher.submit(job, deliver)
@@ -467,7 +516,7 @@ class InferenceSession:
         indices = resolve_output_names(core.float_outputs, output_names)
         plans = core.native_outputs if native else core.float_outputs
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = _submit_internal(core, feed, plans)
+        fut = submit_internal(core, feed, plans, self._profiler, "run_coro")
         try:
             if timeout_s is None:
                 outs: Outputs = await asyncio.wrap_future(fut)
@@ -476,7 +525,7 @@ class InferenceSession:
         except asyncio.TimeoutError:
             fut.cancel()
             assert timeout_s is not None
-            raise _run_timeout(timeout_s) from None
+            raise run_timeout(timeout_s) from None
         return select_outputs(outs, indices)
 
     def imap(self, feeds: Iterable[Any], output_names: Optional[Sequence[str]] = None, *, run_options: Any = None,
@@ -506,7 +555,7 @@ class InferenceSession:
                     max_in_flight)) from None
             if limit < 1:
                 raise InvalidArgumentError("max_in_flight must be >= 1, got {}".format(limit))
-        return _imap(core, iter(feeds), plans, indices, limit, timeout_s)
+        return imap(core, iter(feeds), plans, indices, limit, timeout_s, self._profiler)
 
     # ------------------------------------------------------------------ pipeline
 
@@ -529,16 +578,17 @@ class InferenceSession:
         if d <= 0:
             raise InvalidArgumentError("pipeline depth must be > 0, got {}".format(d))
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = _submit_internal(core, feed, self._plans(core, self._config.native_outputs))
+        fut = submit_internal(core, feed, self._plans(core, self._config.native_outputs), self._profiler,
+                              "run_pipeline")
         with self._pipeline_lock:
             if reset or d != self._pipeline_depth:
-                _discard(self._pipeline)
+                discard(self._pipeline)
                 self._pipeline_depth = d
             self._pipeline.append(fut)
             if len(self._pipeline) <= d:
                 return None
             oldest = self._pipeline.popleft()
-        result: Outputs = _wait(oldest, self._timeout_s)
+        result: Outputs = wait(oldest, self._timeout_s)
         return result
 
     def flush_pipeline(self) -> List[Outputs]:
@@ -554,72 +604,11 @@ class InferenceSession:
         results: List[Outputs] = []
         try:
             for i, f in enumerate(pending):
-                results.append(_wait(f, self._timeout_s))
+                results.append(wait(f, self._timeout_s))
         except BaseException:
-            _discard(collections.deque(pending[i + 1:]))
+            discard(collections.deque(pending[i + 1:]))
             raise
         return results
-
-
-# ---------------------------------------------------------------------- internal task helpers
-
-
-def _submit_internal(core: SessionCore, feed: PreparedFeed,
-                     plans: List[OutputPlan]) -> concurrent.futures.Future:  # type: ignore[type-arg]
-    """Submit a task whose Future is resolved on the worker thread (no user code runs there)."""
-    fut: concurrent.futures.Future = concurrent.futures.Future()  # type: ignore[type-arg]
-
-    def job(slot: Any) -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            outs = slot.context.run(feed, plans)
-        except BaseException as exc:  # noqa: B902 - handed to the waiter
-            fut.set_exception(exc)
-        else:
-            fut.set_result(outs)
-
-    def deliver(_result: Any, exc: Optional[BaseException]) -> None:
-        if exc is not None:
-            _fail_future(fut, exc)
-
-    assert core.dispatcher is not None
-    core.dispatcher.submit(job, deliver)
-    return fut
-
-
-def _discard(pending: Deque[concurrent.futures.Future]) -> None:  # type: ignore[type-arg]
-    """Drop pending results quietly: cancel what has not started; running ones finish and are dropped."""
-    while pending:
-        pending.popleft().cancel()
-
-
-def _imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indices: Optional[List[int]],
-          limit: int, timeout_s: Optional[float]) -> Iterator[Outputs]:
-    pending: Deque[concurrent.futures.Future] = collections.deque()  # type: ignore[type-arg]
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(pending) < limit:
-                try:
-                    item = next(feeds)
-                except StopIteration:
-                    exhausted = True
-                    break
-                if core.closed:
-                    raise SessionClosedError("this InferenceSession is closed")
-                feed = prepare_feed(core.inputs, item, copy=True)
-                pending.append(_submit_internal(core, feed, plans))
-            if not pending:
-                return
-            outs = _wait(pending.popleft(), timeout_s)
-            yield select_outputs(outs, indices)
-    finally:
-        for f in pending:
-            f.cancel()
-        running = [f for f in pending if not f.cancelled()]
-        if running:
-            concurrent.futures.wait(running, timeout=timeout_s)
 
 
 _warned_versions: Set[str] = set()

@@ -1,0 +1,170 @@
+"""Building the jobs the session hands to the dispatcher, and the futures and waits around them.
+
+A *job* ``job(slot)`` runs one inference on ``slot.context`` (a :class:`~._runner.SlotRunner`); it never
+references the ``InferenceSession``, so a session can be collected while its tasks are in flight.
+
+Two kinds of futures:
+
+* internal ones (:func:`submit_internal`: run with a timeout, batch dispatch, imap, run_coro, the pipeline)
+  are resolved **on the worker thread** inside the job: nobody else's code runs there, and the waiter does
+  not depend on the callback thread (so these are safe from inside callbacks, and not held back by the
+  ordered delivery of other tasks);
+* the public :meth:`InferenceSession.submit` future is resolved on the callback thread (see session.py).
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import itertools
+import threading
+from typing import Any, Callable, Deque, Iterator, List, Optional
+
+import numpy as np
+
+from ._core import SessionCore
+from ._feeds import PreparedFeed, prepare_feed
+from ._outputs import OutputPlan, select_outputs
+from .errors import RunTimeoutError, SessionClosedError
+from .profiling import TaskTrace, TraceRecorder, profile_file_name
+
+__all__ = ["Profiler", "discard", "error_text", "fail_future", "imap", "make_job", "run_timeout", "submit_internal",
+           "wait"]
+
+Outputs = List[np.ndarray]
+Future = concurrent.futures.Future
+Job = Callable[[Any], Any]
+
+
+def error_text(exc: BaseException) -> str:
+    """The ``err`` string of a ``run_async`` callback (``"session closed: ..."`` when closed first)."""
+    if isinstance(exc, SessionClosedError):
+        text = str(exc)
+        return text if "session closed" in text.lower() else "session closed: {}".format(text)
+    return str(exc) or type(exc).__name__
+
+
+def run_timeout(timeout_s: float) -> RunTimeoutError:
+    return RunTimeoutError(
+        "the run did not finish within run_timeout_ms={:g}; its worker slot stays busy until the runtime returns, "
+        "the session keeps serving on the other slots".format(timeout_s * 1000.0))
+
+
+def wait(fut: Future, timeout_s: Optional[float]) -> Any:  # type: ignore[type-arg]
+    """``fut.result(timeout_s)``; on expiry cancel the task if it has not started and raise RunTimeoutError."""
+    try:
+        return fut.result(timeout_s)
+    except concurrent.futures.TimeoutError:
+        if not fut.done():
+            fut.cancel()
+            assert timeout_s is not None
+            raise run_timeout(timeout_s) from None
+        raise
+
+
+def fail_future(fut: Future, exc: BaseException) -> None:  # type: ignore[type-arg]
+    """Resolve ``fut`` with ``exc`` unless it is already resolved or was cancelled before it started."""
+    if fut.done():
+        return
+    if fut.running() or fut.set_running_or_notify_cancel():
+        fut.set_exception(exc)
+
+
+class Profiler:
+    """The session's trace recorder plus task numbering (``SessionOptions.enable_profiling``)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.recorder = TraceRecorder()
+        self.prefix = prefix
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+
+    def new(self, name: str) -> TaskTrace:
+        with self._lock:
+            task_id = next(self._ids)
+        return TaskTrace(task_id, submitted_s=self.recorder.now(), name=name)
+
+    def record(self, trace: TaskTrace) -> None:
+        self.recorder.record_task(trace)
+
+    def write(self) -> str:
+        return self.recorder.write(profile_file_name(self.prefix))
+
+
+def make_job(feed: PreparedFeed, plans: List[OutputPlan], trace: Optional[TaskTrace],
+             profiler: Optional[Profiler]) -> Callable[[Any], Outputs]:
+    """``job(slot) -> outputs`` (all outputs in model order), traced when ``trace`` is given."""
+    if trace is None or profiler is None:
+        def job(slot: Any) -> Outputs:
+            outs: Outputs = slot.context.run(feed, plans)
+            return outs
+        return job
+    clock = profiler.recorder.now
+
+    def traced(slot: Any) -> Outputs:
+        trace.set_slot(slot.core, slot.index, clock())
+        outs: Outputs = slot.context.run(feed, plans, trace, clock)
+        return outs
+    return traced
+
+
+def submit_internal(core: SessionCore, feed: PreparedFeed, plans: List[OutputPlan],
+                    profiler: Optional[Profiler] = None, name: str = "task") -> Future:  # type: ignore[type-arg]
+    """Submit a task whose Future (of all outputs) is resolved on the worker thread."""
+    fut: Future = concurrent.futures.Future()  # type: ignore[type-arg]
+    trace = profiler.new(name) if profiler is not None else None
+    run = make_job(feed, plans, trace, profiler)
+
+    def job(slot: Any) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            outs = run(slot)
+        except BaseException as exc:  # noqa: B902 - handed to the waiter
+            fut.set_exception(exc)
+        else:
+            fut.set_result(outs)
+        if trace is not None and profiler is not None:
+            profiler.record(trace)
+
+    def deliver(_result: Any, exc: Optional[BaseException]) -> None:
+        if exc is not None:
+            fail_future(fut, exc)
+
+    assert core.dispatcher is not None
+    core.dispatcher.submit(job, deliver)
+    return fut
+
+
+def discard(pending: Deque[Future]) -> None:  # type: ignore[type-arg]
+    """Drop pending results quietly: cancel what has not started; running ones finish and are dropped."""
+    while pending:
+        pending.popleft().cancel()
+
+
+def imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indices: Optional[List[int]],
+         limit: int, timeout_s: Optional[float], profiler: Optional[Profiler]) -> Iterator[Outputs]:
+    """The generator behind ``InferenceSession.imap`` (arguments already validated)."""
+    pending: Deque[Future] = collections.deque()  # type: ignore[type-arg]
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < limit:
+                try:
+                    item = next(feeds)
+                except StopIteration:
+                    exhausted = True
+                    break
+                if core.closed:
+                    raise SessionClosedError("this InferenceSession is closed")
+                feed = prepare_feed(core.inputs, item, copy=True)
+                pending.append(submit_internal(core, feed, plans, profiler, "imap"))
+            if not pending:
+                return
+            outs = wait(pending.popleft(), timeout_s)
+            yield select_outputs(outs, indices)
+    finally:
+        for f in pending:
+            f.cancel()
+        running = [f for f in pending if not f.cancelled()]
+        if running:
+            concurrent.futures.wait(running, timeout=timeout_s)
