@@ -68,7 +68,7 @@ def _engine_of(session: object) -> ZeroCopyEngine:
         return session._engine
     getter = getattr(session, "_zero_copy_engine", None)
     if getter is None or not callable(getter):
-        raise InvalidArgumentError("session must be an InferenceSession, got {}".format(type(session).__name__))
+        raise TypeError("session must be an InferenceSession, got {}".format(type(session).__name__))
     engine = getter()
     if not isinstance(engine, ZeroCopyEngine):
         raise InvalidArgumentError("session did not provide a zero-copy engine")
