@@ -594,3 +594,50 @@ def test_bad_environment_values_are_reported(sim_library: str) -> None:
     assert proc.returncode == 0 and proc.stdout.strip() == b"loaded"
     err = proc.stderr.decode()
     assert "RKNN_SIM_SOC=rk9" in err and "RKNN_SIM_LATENCY_US=fast" in err and "RKNN_SIM_JITTER=2" in err
+
+
+_SEED_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, sys
+    from ztu_somemodelruntime_ez_rknn_async import _abi
+    lib = ctypes.CDLL(sys.argv[1])
+    api = _abi.bind(lib)
+    get = lib["rknn_sim_get_counter"]
+    get.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]
+    def busy():
+        v = ctypes.c_int64()
+        assert get(b"busy_us_core0", ctypes.byref(v)) == 0
+        return v.value
+    ctx = ctypes.c_uint64()
+    assert api.rknn_init(ctypes.byref(ctx), ctypes.c_char_p(sys.argv[2].encode()), 0, 0, None) == 0
+    data = (ctypes.c_float * 4)()
+    inp = (_abi.rknn_input * 1)()
+    inp[0].buf = ctypes.addressof(data); inp[0].size = 16; inp[0].type = 0; inp[0].fmt = 3
+    seen = []
+    for _ in range(6):
+        assert api.rknn_inputs_set(ctx.value, 1, inp) == 0
+        before = busy()
+        assert api.rknn_run(ctx.value, None) == 0
+        seen.append(busy() - before)
+    api.rknn_destroy(ctx.value)
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_seed_makes_jitter_reproducible(sim_library: str, model: pathlib.Path, api: Any) -> None:
+    def durations(seed: str) -> List[int]:
+        env = dict(os.environ, PYTHONPATH=str(REPO), RKNN_SIM_JITTER="0.4", RKNN_SIM_SEED=seed,
+                   RKNN_SIM_LATENCY_US="1000")
+        for var in ("RKNN_SIM_FAULTS", "RKNN_SIM_DELAYS", "RKNN_SIM_SOC"):
+            env.pop(var, None)
+        proc = subprocess.run([sys.executable, "-c", _SEED_SCRIPT, sim_library, str(model)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode()
+        values: List[int] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        return values
+
+    first = durations("42")
+    assert all(600 <= v <= 1400 for v in first), first
+    assert durations("42") == first
+    assert durations("43") != first
