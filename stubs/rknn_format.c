@@ -180,7 +180,7 @@ static int fb_vector_at(const fb_buf *b, size_t pos, size_t elem, size_t *data, 
 static int fb_vector(const fb_buf *b, const fb_table *t, unsigned k, size_t elem, size_t *data,
                      uint32_t *count, int *present)
 {
-    size_t pos;
+    size_t pos = 0; /* set by fb_ref when present; initialised for compilers that cannot see that */
     *count = 0;
     *data = 0;
     if (fb_ref(b, t, k, &pos, present) != 0)

@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Everything declared here is internal: hidden from the shared library's dynamic symbol table, so that
+ * the library exports exactly the librknnrt set plus the rknn_sim_* control functions. */
+#ifndef SIM_HIDDEN
+#define SIM_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
 #define SIM_MAX_DIMS 16
 #define SIM_MAX_NAME 256
 #define SIM_MAX_IO 256          /* a model declaring more inputs or outputs is rejected as invalid */
@@ -87,17 +93,17 @@ typedef struct sim_model {
 } sim_model;
 
 /* ---- sim_model.c ---- */
-void sim_model_init(sim_model *m);            /* zero it and set defaults (latency -1) */
-void sim_model_free(sim_model *m);            /* frees every heap member; leaves *m zeroed; safe twice */
-uint64_t sim_tensor_elems(const sim_tensor *t);       /* product of dims (1 for n_dims == 0) */
-uint32_t sim_type_size(int32_t rknn_type);            /* bytes per element, 0 for unknown types */
+SIM_HIDDEN void sim_model_init(sim_model *m);            /* zero it and set defaults (latency -1) */
+SIM_HIDDEN void sim_model_free(sim_model *m);            /* frees every heap member; leaves *m zeroed; safe twice */
+SIM_HIDDEN uint64_t sim_tensor_elems(const sim_tensor *t);       /* product of dims (1 for n_dims == 0) */
+SIM_HIDDEN uint32_t sim_type_size(int32_t rknn_type);            /* bytes per element, 0 for unknown types */
 /* Copy `src` into the fixed buffer `dst` of `cap` bytes, truncating and always NUL-terminating. */
-void sim_copy_name(char *dst, size_t cap, const char *src, size_t src_len);
+SIM_HIDDEN void sim_copy_name(char *dst, size_t cap, const char *src, size_t src_len);
 
 /* ---- rknn_format.c / sim_native.c: parsers.  Both return SIM_OK or SIM_ERR_MODEL, never crash on any
  * input, and leave *out freed (sim_model_free) on failure.  `out` must be sim_model_init'ed. ---- */
-int sim_parse_rknn(const uint8_t *data, size_t len, sim_model *out);
-int sim_parse_native(const uint8_t *data, size_t len, sim_model *out);
+SIM_HIDDEN int sim_parse_rknn(const uint8_t *data, size_t len, sim_model *out);
+SIM_HIDDEN int sim_parse_native(const uint8_t *data, size_t len, sim_model *out);
 /* Magic prefixes used to choose the parser. */
 #define SIM_RKNN_MAGIC "RKNN"
 #define SIM_NATIVE_MAGIC "RKNN-SIM 1\n"
@@ -114,34 +120,34 @@ typedef enum sim_counter_id {
     SIM_CNT__COUNT
 } sim_counter_id;
 
-void sim_counter_add(sim_counter_id id, int64_t delta);
-int64_t sim_counter_get(sim_counter_id id);
+SIM_HIDDEN void sim_counter_add(sim_counter_id id, int64_t delta);
+SIM_HIDDEN int64_t sim_counter_get(sim_counter_id id);
 /* Records a misuse: counts a violation and logs `what` to stderr when RKNN_SIM_LOG is set. */
-void sim_violation(const char *what);
+SIM_HIDDEN void sim_violation(const char *what);
 
 /* ---- sim_control.c: fault injection and call accounting ----
  * Every exported rknn_* function calls sim_enter("<its C name>") first.  It counts the call (counter
  * "calls:<name>"), sleeps any delay injected for that function, and returns the error code injected
  * for this particular call, or SIM_OK.  A non-zero result must be returned by the caller at once
  * (NULL for the pointer-returning rknn_create_mem* functions), with no side effects. */
-int sim_enter(const char *func);
+SIM_HIDDEN int sim_enter(const char *func);
 
 /* ---- sim_control.c: SoC profile and simulated cores ---- */
-int sim_soc_core_count(void);                 /* 3 rk3588, 2 rk3576, 1 rk3566/rk3568/rk3562 */
-const char *sim_soc_name(void);
+SIM_HIDDEN int sim_soc_core_count(void);                 /* 3 rk3588, 2 rk3576, 1 rk3566/rk3568/rk3562 */
+SIM_HIDDEN const char *sim_soc_name(void);
 /* Checks a core mask for rknn_set_core_mask on the current SoC: SIM_OK, SIM_ERR_PLATFORM on single-core
  * SoCs (for every mask, AUTO included, as real boards do), SIM_ERR_PARAM for masks naming absent cores
  * or values that are not an rknn_core_mask (5, 6, ...). */
-int sim_check_core_mask(int32_t mask);
+SIM_HIDDEN int sim_check_core_mask(int32_t mask);
 /* The latency one run of a model takes before core speed-up: the model's own latency (or 1000 us when
  * it has none), replaced by RKNN_SIM_LATENCY_US / rknn_sim_set_latency_override when set, then spread
  * by the jitter fraction (uniform +-jitter). */
-int64_t sim_run_latency_us(int64_t model_latency_us);
+SIM_HIDDEN int64_t sim_run_latency_us(int64_t model_latency_us);
 /* Occupies the cores of `mask` for one run and sleeps (nanosleep, no CPU burnt) for the run's duration.
  * AUTO (0) takes any idle core, waiting for one if all are busy; a single-core mask waits for that core;
  * a multi-core mask (3, 7, 0xffff) waits for all its cores and runs faster (1.13x for two cores, 1.26x
  * for three).  A pending rknn_sim_hang_next_run adds its hang to this run.  Updates the per-core run
  * and busy counters and the concurrency high-water mark.  Returns SIM_OK. */
-int sim_occupy_cores(int32_t mask, int64_t latency_us);
+SIM_HIDDEN int sim_occupy_cores(int32_t mask, int64_t latency_us);
 
 #endif /* ZTU_SIM_INTERNAL_H */
