@@ -377,3 +377,46 @@ def test_close_inside_callback(model: pathlib.Path) -> None:
     assert done.wait(30)
     sess.close()
     assert len(errs) == 1
+
+
+def test_close_races_with_sync_runs_from_many_threads(model: pathlib.Path, sim: Any) -> None:
+    sim.set_latency_override(300)
+    sess = InferenceSession(model, provider_options=opts(schedule=[0, 1, 2], threads_per_core=2))
+    outcomes: List[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(7)
+
+    def hammer(t: int) -> None:
+        start.wait()
+        for k in range(200):
+            try:
+                i = t * 1000 + k
+                assert ident(sess.run(None, [feed(i)])) == i
+                what = "ok"
+            except ez.SessionClosedError:
+                what = "closed"
+            with lock:
+                outcomes.append(what)
+            if what == "closed":
+                return
+
+    threads = [threading.Thread(target=hammer, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    start.wait()
+    time.sleep(0.05)
+    sess.close()
+    for th in threads:
+        th.join(60)
+    assert not any(th.is_alive() for th in threads)
+    assert "ok" in outcomes and set(outcomes) <= {"ok", "closed"}
+
+
+def test_imap_bad_feed_midway(model: pathlib.Path) -> None:
+    with InferenceSession(model, provider_options=opts(threads_per_core=2)) as sess:
+        feeds = [feed(0), feed(1), np.zeros((2, 4), np.float32), feed(3)]
+        gen = sess.imap(feeds, max_in_flight=1)
+        assert ident(next(gen)) == 0
+        assert ident(next(gen)) == 1
+        with pytest.raises(ez.InvalidArgumentError, match=r"shape mismatch: expected \[1, 4\], got \[2, 4\]"):
+            next(gen)

@@ -248,3 +248,13 @@ def test_random_feeds_never_crash(model: pathlib.Path, keys: List[str], shapes: 
             assert "expect" in str(exc) or "accepted" in str(exc) or "must be" in str(exc)
             return
     assert out[0].shape == (1, 3, 4, 4) and np.isfinite(out[0]).all()
+
+
+def test_weight_sharing_with_custom_ops_is_refused(model: pathlib.Path) -> None:
+    with InferenceSession(model, provider_options=SIM) as master:
+        with pytest.raises(ez.InvalidOptionError, match="use_weight_from cannot be combined with custom-op"):
+            InferenceSession(model, provider_options=dict(SIM, custom_op_paths=["/nonexistent/librkcst_x.so"]),
+                             use_weight_from=master)
+        master.close()
+        with pytest.raises(ez.InvalidArgumentError, match="open InferenceSession"):
+            InferenceSession(model, provider_options=SIM, use_weight_from=master)
