@@ -1001,3 +1001,25 @@ def test_session_zero_copy_runs_next_to_copy_path_runs(sim: Any, tmp_path: pathl
         t.join(60)
     assert not errors, errors
     assert sim.counter("violations") == violations
+
+
+def test_rebinding_a_value_in_another_layout_is_caught_before_the_run(sim: Any, make_engine: EngineFactory,
+                                                                      tmp_path: pathlib.Path) -> None:
+    shape = (1, 8, 4, 4)  # 256 bytes both as NHWC and as NC1HWC2 (C2 = 8 for float16)
+    path = _write(tmp_path, [TS("x", shape, "float16")], [TS("z", shape, "float16")])
+    engine = make_engine(path, zero_copy_layout="native")
+    x = (np.arange(128, dtype=np.float16) / 8).reshape(shape)
+    v = OrtValue.ortvalue_from_numpy(x, "rknpu2", session=engine, name="x", io_kind="input")
+    as_input = IOBinding(engine)
+    as_input.bind_ortvalue_input("x", v)
+    as_input.bind_output("z", "rknpu2")
+    engine.run(as_input)
+    as_output = IOBinding(engine)
+    as_output.bind_cpu_input("x", x)
+    as_output.bind_ortvalue_output("z", v)  # v now holds NC1HWC2 data after a run
+    assert v.memory_info()["fmt"] == NC1HWC2
+    engine.run(as_output)
+    np.testing.assert_array_equal(v.numpy(), x)  # read back through the NC1HWC2 layout
+    with pytest.raises(InvalidArgumentError, match="OrtValue for input 'x' native zero-copy layout mismatch: "
+                                                   "n_dims expected 4, got 5"):
+        engine.run(as_input)

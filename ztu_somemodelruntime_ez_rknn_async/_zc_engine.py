@@ -53,7 +53,9 @@ class BoundValue(Protocol):
 
     def _require_storage(self) -> Storage: ...
 
-    def _mark_written(self, owner: ContextOwner) -> None: ...
+    def _bound_attr(self) -> Optional[TensorAttr]: ...
+
+    def _mark_written(self, owner: ContextOwner, port: Port) -> None: ...
 
 
 class BindingLike(Protocol):
@@ -298,11 +300,17 @@ class ZeroCopyEngine:
             for port in self._outputs:
                 self._bind_locked(ctx, port, outputs[port.name], "Bound output OrtValue is too small for output")
             ctx.run()
-            for value in outputs.values():
-                value._mark_written(owner)
+            for port in self._outputs:
+                outputs[port.name]._mark_written(owner, port)
 
     def _bind_locked(self, ctx: RknnContext, port: Port, value: BoundValue, too_small: str) -> None:
         storage = value._require_storage()
+        if port.io_kind == "input":
+            # Checked again here: the value may have been bound elsewhere since, in another layout.
+            attr = value._bound_attr()
+            items = native_mismatches(port.native, attr) if attr is not None else ["no native attribute"]
+            if items:
+                raise layout_mismatch("OrtValue for {}".format(port.label), items)
         mem = storage.mem_for_locked(self._owner)
         if storage.usable < port.nbytes:
             raise InvalidArgumentError("{}: {} (required {} bytes, got {})".format(
@@ -428,3 +436,11 @@ def native_mismatches(expected: TensorAttr, got: TensorAttr) -> List[str]:
             if pitch(expected, f) != pitch(got, f):
                 items.append("{} expected {}, got {}".format(f, pitch(expected, f), pitch(got, f)))
     return items
+
+
+def layout_mismatch(context: str, items: Sequence[str]) -> InvalidArgumentError:
+    """The peer's "native zero-copy layout mismatch" error listing each differing field."""
+    return InvalidArgumentError(
+        "{} native zero-copy layout mismatch: {}. The OrtValue buffer was written using a different RKNN native "
+        "layout than this model input expects. Create the OrtValue with this consumer session/name/io_kind, or use "
+        "a copy/transpose path instead of binding the dmabuf directly.".format(context, "; ".join(items)))

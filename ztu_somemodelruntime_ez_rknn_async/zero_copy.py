@@ -45,6 +45,7 @@ from ._zc_engine import (
     check_shape,
     check_type,
     generic_attr,
+    layout_mismatch,
     native_mismatches,
     needs_all,
     parse_element_type,
@@ -424,9 +425,14 @@ class OrtValue:
                     fmt=attr.fmt, pass_through=bool(attr.pass_through))
         return info
 
-    def _mark_written(self, owner: ContextOwner) -> None:
-        """A run of ``owner``'s context wrote this value (``sync_from_device`` syncs there)."""
+    def _bound_attr(self) -> Optional[TensorAttr]:
+        """The attribute describing the buffer's current layout."""
+        return self._attr
+
+    def _mark_written(self, owner: ContextOwner, port: Port) -> None:
+        """A run of ``owner``'s context wrote this value in ``port``'s layout (``sync_from_device`` syncs there)."""
         self._last_writer = owner
+        self._adopt(port)
 
     def _adopt(self, port: Port) -> None:
         """Take the port's native attribute, layout, shape and type (the peer overwrites them on bind)."""
@@ -500,11 +506,7 @@ class IOBinding:
         assert ortvalue._attr is not None
         items = native_mismatches(port.native, ortvalue._attr)
         if items:
-            raise InvalidArgumentError(
-                "{} native zero-copy layout mismatch: {}. The OrtValue buffer was written using a different RKNN "
-                "native layout than this model input expects. Create the OrtValue with this consumer "
-                "session/name/io_kind, or use a copy/transpose path instead of binding the dmabuf directly.".format(
-                    context, "; ".join(items)))
+            raise layout_mismatch(context, items)
         self._check_too_small(port, ortvalue)
         ortvalue._adopt(port)
         self._inputs[port.name] = ortvalue
