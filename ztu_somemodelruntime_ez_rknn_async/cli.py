@@ -78,7 +78,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, in
     for r in cells:
         r.extend([""] * (ncols - len(r)))
     numeric = [
-        all(_looks_numeric(r[i]) for r in cells[1:] if r[i] != "") and any(r[i] for r in cells[1:])
+        all(_looks_numeric(r[i]) for r in cells[1:] if r[i] not in ("", "-"))
+        and any(r[i] not in ("", "-") for r in cells[1:])
         for i in range(ncols)
     ]
     widths = [max(len(r[i]) for r in cells) for i in range(ncols)]
@@ -1169,7 +1170,9 @@ def render_bench(report: Mapping[str, Any]) -> str:
         for core in cores_seen:
             s = (util.get("session") or {}).get(core)
             m = (util.get("simulator") or {}).get(core)
-            runs = (s or m or {}).get("runs", 0.0)
+            if s and not s.get("runs") and not s.get("busy"):
+                s = None  # e.g. zero-copy runs, which do not go through the worker slots
+            runs = (m or s or {}).get("runs", 0.0)  # the simulator counts every NPU run
             rows.append([core, f"{int(runs)}",
                          f"{s['busy'] * 100:.1f}%" if s else "-",
                          f"{m['busy'] * 100:.1f}%" if m else "-"])
