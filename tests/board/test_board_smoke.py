@@ -228,7 +228,7 @@ def test_03_tp_modes(board: Board) -> None:
             board.report.problems.append(f"tp_mode={tp} failed on a {n_cores}-core NPU: {board.report.tp_results.get(tp)}")
 
 
-@pytest.mark.parametrize("mode", ["sync", "async", "submit", "imap", "pipeline"])
+@pytest.mark.parametrize("mode", ["sync", "async", "submit", "imap", "pipeline", "zero-copy"])
 def test_04_every_mode_on_all_cores(board: Board, mode: str) -> None:
     from ztu_somemodelruntime_ez_rknn_async import cli
 
@@ -236,7 +236,13 @@ def test_04_every_mode_on_all_cores(board: Board, mode: str) -> None:
     schedule = ",".join(str(c) for c in cores)
     with _session(board, schedule=schedule) as sess:
         feed = _feed(sess)
-        expected = sess.run(None, feed)
+        if mode == "zero-copy":
+            if not callable(getattr(sess, "io_binding", None)):
+                pytest.skip("this build has no InferenceSession.io_binding()")
+            # Zero-copy outputs are in the native dtype, like run() with native_outputs.
+            expected = sess.run(None, feed, {"native_outputs": True})
+        else:
+            expected = sess.run(None, feed)
         _check_results_match(sess, mode, feed, expected)
         r = cli.run_benchmark(sess, mode, feed, ITERATIONS, depth=3)
         assert r.errors == 0, r.first_error
@@ -282,6 +288,15 @@ def _check_results_match(sess: Any, mode: str, feed: Mapping[str, np.ndarray], e
         outs = [sess.run_pipeline(feed, depth=depth, reset=(i == 0)) for i in range(k + depth)]
         assert all(o is None for o in outs[:depth]), "run_pipeline returned early results"
         got = [o for o in outs[depth:] if o is not None]
+    elif mode == "zero-copy":
+        binding = sess.io_binding()
+        for name, arr in feed.items():
+            binding.bind_cpu_input(name, arr)
+        for out in sess.get_outputs():
+            binding.bind_output(out.name)
+        for _ in range(k):
+            sess.run_with_iobinding(binding)
+            got.append(binding.copy_outputs_to_cpu())
     assert len(got) == k
     for i, res in enumerate(got):
         _assert_same(expected, list(res), f"{mode} result {i}")
