@@ -365,6 +365,10 @@ int rknn_set_io_mem(rknn_context ctx, rknn_tensor_mem *mem, rknn_tensor_attr *at
             if (form < 0 || !(is_source_type(atype) || atype == t->type))
                 goto out;
             b.form = form;
+            /* A bound buffer in the model's own type is native data (NATIVE_* attrs are in the model type,
+             * zero-copy writers quantise themselves), whatever the type -- uint8 models included. */
+            if (atype == t->type)
+                b.pass_through = 1;
         }
     } else {
         /* Outputs: the model type (raw) or float32/float16 (dequantised), in the layout of attr->fmt. */

@@ -809,6 +809,19 @@ def test_zero_copy_float_input_with_row_stride(rt: Rt) -> None:
     assert rt.api.rknn_set_io_mem(h, m, ctypes.byref(a)) == -5
 
 
+def test_zero_copy_buffer_in_model_type_is_native(rt: Rt) -> None:
+    ins, outs = [T("x", (4,), "uint8", scale=0.5, zero_point=10)], [T("y", (4,))]
+    h = rt.open(ins, outs)
+    a = rt.attr(h, _abi.RKNN_QUERY_NATIVE_INPUT_ATTR, 0)
+    assert a.type == U8 and a.pass_through == 0
+    m = rt.mem(h, a.size)
+    q = np.array([10, 12, 0, 255], np.uint8)
+    _write(m, q)
+    assert rt.api.rknn_set_io_mem(h, m, ctypes.byref(a)) == 0
+    assert rt.run(h) == 0
+    np.testing.assert_array_equal(rt.outputs(h, [(4,)])[0], (q.astype(np.float32) - 10) * np.float32(0.5))
+
+
 def test_set_io_mem_checks(rt: Rt) -> None:
     h = rt.open([T("x", (1, 3, 2, 2))], [T("y", (8,))])
     a = rt.attr(h, _abi.RKNN_QUERY_INPUT_ATTR, 0)
