@@ -422,3 +422,37 @@ def test_bench_dynamic_shape_model(native_model: Any, capsys: pytest.CaptureFixt
                          [TensorSpec("y", (1, 4))], latency_us=100)
     assert cli.main(["bench", str(model), "-n", "4", "--json", "--runtime-library", "simulator"]) == 0
     assert json.loads(capsys.readouterr().out)["errors"] == 0
+
+
+@needs_session
+def test_bench_progress_bar_on_a_tty(small_model: Path, sim_library: str) -> None:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ztu_somemodelruntime_ez_rknn_async", "bench", str(small_model), "-n", "40",
+             "--json", "--runtime-library", "simulator"],
+            cwd=str(REPO), env=_env(), stdout=subprocess.PIPE, stderr=slave, text=True,
+        )
+        os.close(slave)
+        slave = -1
+        out, _ = proc.communicate(timeout=120)
+        chunks = []
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "\r" in err and "/40" in err  # the bar, on the terminal only
+    assert json.loads(out)["iterations"] == 40  # stdout untouched by the bar
