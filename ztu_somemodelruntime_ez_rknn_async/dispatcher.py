@@ -41,24 +41,32 @@ shared queue, ``max_lead`` unbounded     1.000      1.000         0.999         
 
 Every bounded policy loses the same 16 % in the last column: the weights say "equal shares", so
 the slower core paces the others; only the unbounded queue recovers it, by ignoring the weights
-(skew of 498 tasks out of 6000).  With real threads and sleep jobs (``dispatch_overhead.py``, same
-scenario, on this loaded 2-CPU machine, noisy) the default reaches 0.93-0.98 of ideal at 2 and 10 ms
-with or without 20 % jitter, and 0.7-0.85 at 0.5 ms where the sleep overshoot and the GIL dominate
-(the measured core utilisation stays at 0.97-0.99 throughout).
+(skew of 498 tasks out of 6000).
+
+With real threads and sleep jobs (``dispatch_overhead.py --policies --repeat 3``, same scenario, on
+this 2-CPU machine shared with other jobs) the default reached 0.74-0.75 of ideal at 0.5 ms, 0.90-0.92
+at 2 ms and 0.96-0.98 at 10 ms, with or without 20 % jitter; the measured slot utilisation was
+0.96-0.995 throughout, i.e. the gap to ideal at 0.5 ms is mostly ``time.sleep`` overshoot and GIL
+contention, not idle slots.  Between policies the real-thread numbers differ by less than the run-to-run
+noise (about +/-5 %; the benchmark's peer and per-core baselines have no callback thread at all, so they
+are optimistic), which is why the choice rests on the deterministic simulation.
 
 Choice: the shared queue with ``max_lead`` defaulting to two rounds per slot of a core.  It keeps the
-peer's meaning of the weights (long-run counts within ``2 * w_k`` tasks of the schedule, exactly the
-schedule when every slot is idle), removes head-of-line blocking (better than the peer everywhere),
-and with the moderate jitter of a real NPU it is within 0.6 % of work-conserving.  A larger lead buys
-throughput only with heavy-tailed latencies, at the price of a larger count skew; ``max_lead`` is a
-constructor argument for that case.  Per-core queues were rejected: a task is bound to its core at
-submission, so a long task still blocks the tasks queued behind it on that core, and the producer
-blocks on that core's full queue while other cores idle.
+peer's meaning of the weights (long-run counts within ``max_lead * w_k`` tasks of the schedule,
+exactly the schedule when every slot is idle), removes head-of-line blocking (better than the peer
+in every scenario), and with the moderate jitter of a real NPU it is within 0.6 % of work-conserving.
+A larger lead buys throughput only with heavy-tailed latencies, at the price of a larger count skew;
+``max_lead`` is a constructor argument for that case.  Per-core queues with a fixed assignment land
+close to ``max_lead=2`` (a little better with heavy tails at a queue of 6, worse at a queue of 3:
+0.893 vs 0.918), while ``max_lead=3`` already beats them everywhere; they were rejected because a task
+bound to a core at submission can never move to an idle core, so their behaviour depends on the
+queue size, and the producer blocks on one core's full queue while other cores idle.
 
 Zero-latency dispatch rate (trivial jobs, 3 slots, one producer, submit of the first task to delivery
-of the last): about 47 000-110 000 tasks/s on this machine depending on queue size and ordering
-(the C++ peer: ~17 000), because an idle worker is handed its task directly, a busy worker takes the
-next one without sleeping, and the callback thread delivers contiguous results in batches.
+of the last): 37 000-63 000 tasks/s with ``max_queue_size=3`` and 64 000-111 000 with 64, ordered or
+not, on this machine (the C++ peer: ~17 000), because an idle worker is handed its task directly, a
+busy worker takes the next one without sleeping, and the callback thread delivers contiguous results
+in batches.
 
 Back-pressure and re-entrancy
 -----------------------------
