@@ -456,3 +456,17 @@ def test_bench_progress_bar_on_a_tty(small_model: Path, sim_library: str) -> Non
     assert proc.returncode == 0, err
     assert "\r" in err and "/40" in err  # the bar, on the terminal only
     assert json.loads(out)["iterations"] == 40  # stdout untouched by the bar
+
+
+@needs_session
+def test_bench_default_schedule_falls_back_to_the_cores_the_soc_has(
+        small_model: Path, sim: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sim.set_soc("rk3576")  # two NPU cores
+    assert cli.main(["bench", str(small_model), "-n", "8", "--json", "--runtime-library", "simulator"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["config"]["schedule"] == [0, 1]
+    assert "core 2 is not available" in captured.err
+    # An explicit schedule is the user's choice: no fallback, one-line error.
+    assert cli.main(["bench", str(small_model), "-n", "8", "--schedule", "0,1,2", "--runtime-library", "simulator"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ez-rknn: error: ") and "rknn_set_core_mask" in err[0]

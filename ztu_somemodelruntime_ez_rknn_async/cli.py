@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--threads-per-core", type=_positive_int, default=None, metavar="K",
                          help="contexts (worker threads) per scheduled core")
     p_bench.add_argument("--depth", type=_positive_int, default=3, metavar="D",
-                         help="run_pipeline depth / in-flight window for submit mode (default 3)")
+                         help="run_pipeline depth for --mode pipeline (default 3)")
     p_bench.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p_bench.add_argument("--trace", metavar="FILE", default=None,
                          help="write a Chrome trace (chrome://tracing, ui.perfetto.dev) of the run")
@@ -1032,7 +1032,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile_dir = tempfile.mkdtemp(prefix="ez-rknn-trace-")
         config.profile_prefix = os.path.join(profile_dir, "session")
     try:
-        session = open_session(model, config)
+        session = _open_with_core_fallback(model, config, defaulted=args.schedule is None and args.tp_mode is None)
+        schedule = config.schedule
         try:
             return _bench_with_session(args, session, model, schedule, trace_path, config.profile_prefix)
         finally:
@@ -1040,6 +1041,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     finally:
         if profile_dir is not None:
             shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+def _open_with_core_fallback(model: str, config: SessionConfig, *, defaulted: bool) -> "InferenceSession":
+    """Open the session; when the schedule was the CLI's default (0,1,2), fall back to the cores the SoC
+    has (RK3576: 0,1; RK356x: 0) instead of failing on ``rknn_set_core_mask``."""
+    from .errors import RknnError
+
+    while True:
+        try:
+            return open_session(model, config)
+        except RknnError as exc:
+            schedule = config.schedule
+            if not defaulted or schedule is None or len(schedule) <= 1 or exc.function != "rknn_set_core_mask":
+                raise
+            config.schedule = schedule[:-1]
+            _note(f"{PROG}: core {schedule[-1]} is not available on this NPU ({exc.code_name}); "
+                  f"using schedule {','.join(str(c) for c in config.schedule)}")
 
 
 def _bench_with_session(args: argparse.Namespace, session: Any, model: str, schedule: Optional[Tuple[int, ...]],
@@ -1170,6 +1188,8 @@ def render_bench(report: Mapping[str, Any]) -> str:
         for core in cores_seen:
             s = (util.get("session") or {}).get(core)
             m = (util.get("simulator") or {}).get(core)
+            if m is not None and not m.get("runs") and s is None:
+                continue  # a core this session does not use (or the SoC does not have)
             if s and not s.get("runs") and not s.get("busy"):
                 s = None  # e.g. zero-copy runs, which do not go through the worker slots
             runs = (m or s or {}).get("runs", 0.0)  # the simulator counts every NPU run
