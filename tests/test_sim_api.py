@@ -652,6 +652,16 @@ def test_inputs_set_rejections(rt: Rt) -> None:
     assert rt.run(h) == -1
 
 
+def test_runs_are_counted_once_and_only_when_successful(rt: Rt) -> None:
+    h = rt.open([T("x", (2,))], [T("y", (2,))])
+    start = rt.ctl.counter("runs")
+    assert rt.run(h) == -1  # no inputs
+    assert rt.set_inputs(h, [np.ones(2, np.float32)]) == 0
+    for _ in range(3):
+        assert rt.run(h) == 0
+    assert rt.ctl.counter("runs") == start + 3
+
+
 def test_run_requires_inputs_and_refuses_info_only(rt: Rt) -> None:
     path = rt.model([T("x", (2,))], [T("y", (2,))])
     h = rt.init(path)
