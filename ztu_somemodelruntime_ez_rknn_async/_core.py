@@ -193,11 +193,11 @@ class SessionCore:
         """Stop accepting work, resolve pending work, destroy contexts once no thread uses them.
 
         Safe from any thread, including the session's own callback/worker threads (it then only signals;
-        the last thread out destroys the contexts). Idempotent; never raises.
+        the last thread out destroys the contexts). Idempotent; never raises. A repeated call from an outside
+        thread waits like the first one (e.g. after a close() made inside a callback).
         """
         with self._close_lock:
-            if self.closed:
-                return
+            first = not self.closed
             self.closed = True
             zero_copy, self._zero_copy = self._zero_copy, None
         if zero_copy is not None:
@@ -207,10 +207,11 @@ class SessionCore:
                 logger.warning("closing the zero-copy engine failed", exc_info=True)
         dispatcher = self.dispatcher
         if dispatcher is None:
-            self.resources.destroy()
+            if first:
+                self.resources.destroy()
             return
         try:
-            dispatcher.close(wait=True)
+            dispatcher.close(wait=True)  # idempotent; waits unless called from one of its own threads
         except Exception:  # noqa: BLE001
             logger.warning("closing the dispatcher failed", exc_info=True)
 

@@ -182,10 +182,13 @@ class InferenceSession:
         Queued tasks are resolved once with a "session closed" error (``run_async`` callbacks get
         ``([], user_data, "session closed: ...")``, futures a :class:`~.errors.SessionClosedError`); running
         tasks finish and are delivered normally. Called from the session's own callback or worker thread it
-        does not wait: the contexts are destroyed when the last thread is done with them.
+        does not wait: the contexts are destroyed when the last thread is done with them (a later ``close()``
+        from another thread waits for that).
         """
-        if self._core is not None:
-            self._finalizer()
+        core = self._core
+        if core is not None:
+            self._finalizer.detach()
+            core.close()
 
     @property
     def closed(self) -> bool:
