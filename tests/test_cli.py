@@ -470,3 +470,26 @@ def test_bench_default_schedule_falls_back_to_the_cores_the_soc_has(
     assert cli.main(["bench", str(small_model), "-n", "8", "--schedule", "0,1,2", "--runtime-library", "simulator"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ez-rknn: error: ") and "rknn_set_core_mask" in err[0]
+
+
+def test_markdown_table_and_kv() -> None:
+    assert cli.format_table(["a", "b"], [["x|y", 1]], markdown=True).splitlines() == [
+        "| a | b |", "|---|---|", "| x\\|y | 1 |"]
+    assert cli.format_kv([("k", "v")], markdown=True) == "- **k**: v"
+
+
+def test_json_and_markdown_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", "m.rknn", "--json", "--markdown"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+@needs_session
+def test_info_and_bench_markdown(small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", str(small_model), "--markdown", "--runtime-library", "simulator"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### ez-rknn info") and "- **custom string**: 'bench-test'" in out
+    assert "| # | name | type | shape |" in out
+    assert cli.main(["bench", str(small_model), "-n", "5", "--markdown", "--runtime-library", "simulator"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### ez-rknn bench") and "| mean | min | p50 | p90 | p99 | max |" in out
+    assert "| core | runs |" in out

@@ -71,12 +71,17 @@ def describe_error(exc: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "") -> str:
-    """A plain aligned table: left-aligned text, right-aligned numbers."""
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "",
+                 markdown: bool = False) -> str:
+    """A plain aligned table: left-aligned text, right-aligned numbers (or a Markdown table)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     ncols = max(len(r) for r in cells)
     for r in cells:
         r.extend([""] * (ncols - len(r)))
+    if markdown:
+        def md_row(r: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in r) + " |"
+        return "\n".join([md_row(cells[0]), "|" + "---|" * ncols] + [md_row(r) for r in cells[1:]])
     numeric = [
         all(_looks_numeric(r[i]) for r in cells[1:] if r[i] not in ("", "-"))
         and any(r[i] not in ("", "-") for r in cells[1:])
@@ -104,7 +109,9 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def format_kv(pairs: Sequence[Tuple[str, object]], *, indent: str = "") -> str:
+def format_kv(pairs: Sequence[Tuple[str, object]], *, indent: str = "", markdown: bool = False) -> str:
+    if markdown:
+        return "\n".join(f"- **{k}**: {v}" for k, v in pairs)
     width = max((len(k) for k, _ in pairs), default=0)
     return "\n".join(f"{indent}{k + ':':<{width + 1}} {v}" for k, v in pairs)
 
@@ -254,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Show a model's inputs, outputs, native attributes, custom string "
                                         "and the runtime's SDK version.")
     p_info.add_argument("model", metavar="MODEL", help="path to a .rknn model")
-    p_info.add_argument("--json", action="store_true", help="machine-readable output")
+    fmt_info = p_info.add_mutually_exclusive_group()
+    fmt_info.add_argument("--json", action="store_true", help="machine-readable output")
+    fmt_info.add_argument("--markdown", action="store_true", help="Markdown output, to paste into an issue")
     _add_runtime_option(p_info)
     p_info.set_defaults(func=cmd_info)
 
@@ -277,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="contexts (worker threads) per scheduled core")
     p_bench.add_argument("--depth", type=_positive_int, default=3, metavar="D",
                          help="run_pipeline depth for --mode pipeline (default 3)")
-    p_bench.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    fmt_bench = p_bench.add_mutually_exclusive_group()
+    fmt_bench.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    fmt_bench.add_argument("--markdown", action="store_true", help="Markdown output, to paste into an issue")
     p_bench.add_argument("--trace", metavar="FILE", default=None,
                          help="write a Chrome trace (chrome://tracing, ui.perfetto.dev) of the run")
     p_bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
@@ -647,14 +658,18 @@ def collect_info(session: Any, model: str, runtime_library: Optional[str] = None
     return info
 
 
+def _title(text: str, markdown: bool) -> str:
+    return f"**{text}**" + ("\n" if markdown else "") if markdown else f"{text}:"
+
+
 def _fmt_shape(shape: object) -> str:
     if isinstance(shape, (list, tuple)):
         return "[" + ",".join(str(d) for d in shape) + "]"
     return str(shape)
 
 
-def render_info(info: Mapping[str, Any]) -> str:
-    out: List[str] = []
+def render_info(info: Mapping[str, Any], *, markdown: bool = False) -> str:
+    out: List[str] = ["### ez-rknn info", ""] if markdown else []
     runtime = info.get("runtime", {})
     sdk = info.get("sdk_version", {})
     pairs: List[Tuple[str, object]] = [("model", info["model"])]
@@ -666,12 +681,12 @@ def render_info(info: Mapping[str, Any]) -> str:
     for k, v in sdk.items():
         pairs.append((k.replace("_", " "), v))
     pairs.append(("custom string", repr(info.get("custom_string", ""))))
-    out.append(format_kv(pairs))
+    out.append(format_kv(pairs, markdown=markdown))
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         rows = [[i, a["name"], a["type"], _fmt_shape(a["shape"])] for i, a in enumerate(info[key])]
         out.append("")
-        out.append(f"{title} (as the session accepts/returns them):")
-        out.append(format_table(["#", "name", "type", "shape"], rows, indent="  "))
+        out.append(_title(f"{title} (as the session accepts/returns them)", markdown))
+        out.append(format_table(["#", "name", "type", "shape"], rows, indent="  ", markdown=markdown))
     for title, key in (("native inputs (zero-copy form)", "native_inputs"),
                        ("native outputs (zero-copy form)", "native_outputs"),
                        ("input attributes (rknn_query INPUT_ATTR)", "input_attrs"),
@@ -682,8 +697,8 @@ def render_info(info: Mapping[str, Any]) -> str:
         cols = [c for c in _preferred_columns(items)]
         rows = [[i] + [_fmt_cell(a.get(c)) for c in cols] for i, a in enumerate(items)]
         out.append("")
-        out.append(f"{title}:")
-        out.append(format_table(["#"] + cols, rows, indent="  "))
+        out.append(_title(title, markdown))
+        out.append(format_table(["#"] + cols, rows, indent="  ", markdown=markdown))
     return "\n".join(out)
 
 
@@ -719,7 +734,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(info, indent=2, sort_keys=False) + "\n")
     else:
-        sys.stdout.write(render_info(info) + "\n")
+        sys.stdout.write(render_info(info, markdown=args.markdown) + "\n")
     return 0
 
 
@@ -1088,7 +1103,7 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        sys.stdout.write(render_bench(report) + "\n")
+        sys.stdout.write(render_bench(report, markdown=args.markdown) + "\n")
     if result.errors:
         _err(f"error: {result.errors} of {result.n} inferences failed; first: {result.first_error}")
         return 1
@@ -1151,7 +1166,7 @@ def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, .
     }
 
 
-def render_bench(report: Mapping[str, Any]) -> str:
+def render_bench(report: Mapping[str, Any], *, markdown: bool = False) -> str:
     cfg = report["config"]
     if cfg.get("schedule"):
         cores = "schedule " + ",".join(str(c) for c in cfg["schedule"])
@@ -1166,7 +1181,8 @@ def render_bench(report: Mapping[str, Any]) -> str:
     if report["runtime"].get("is_simulator"):
         rt += " (simulator: timings are simulated)"
     lat = report["latency_ms"]
-    lines = [
+    lines = ["### ez-rknn bench", ""] if markdown else []
+    lines += [
         format_kv([
             ("model", report["model"]),
             ("runtime", rt),
@@ -1174,11 +1190,13 @@ def render_bench(report: Mapping[str, Any]) -> str:
             ("inferences", f"{report['iterations']} in {report['elapsed_s']:.3f} s"
                            + (f", {report['errors']} failed" if report["errors"] else "")),
             ("throughput", f"{report['throughput_per_s']:.1f} inferences/s"),
-        ]),
+        ] + ([("SDK version", ", ".join(f"{k}={v}" for k, v in report.get("sdk_version", {}).items()))]
+             if markdown and report.get("sdk_version") else []), markdown=markdown),
         "",
-        "latency (ms, submit -> result):",
+        _title("latency (ms, submit -> result)", markdown),
         format_table(["mean", "min", "p50", "p90", "p99", "max"],
-                     [[f"{lat[k]:.3f}" for k in ("mean", "min", "p50", "p90", "p99", "max")]], indent="  "),
+                     [[f"{lat[k]:.3f}" for k in ("mean", "min", "p50", "p90", "p99", "max")]], indent="  ",
+                     markdown=markdown),
     ]
     util = report.get("utilisation", {})
     cores_seen = sorted(set((util.get("session") or {}).keys()) | set((util.get("simulator") or {}).keys()),
@@ -1196,9 +1214,9 @@ def render_bench(report: Mapping[str, Any]) -> str:
             rows.append([core, f"{int(runs)}",
                          f"{s['busy'] * 100:.1f}%" if s else "-",
                          f"{m['busy'] * 100:.1f}%" if m else "-"])
-        lines += ["", "per-core utilisation:",
+        lines += ["", _title("per-core utilisation", markdown),
                   format_table(["core", "runs", "workers busy (session)", "NPU busy (simulator)"], rows,
-                               indent="  ")]
+                               indent="  ", markdown=markdown)]
     else:
         lines += ["", "per-core utilisation: not available (session has no get_stats())"]
     if report.get("trace"):
