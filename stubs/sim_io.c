@@ -70,8 +70,9 @@ static int source_form(const sim_tensor *t, int32_t fmt)
             return FORM_LOGICAL;
         return -1;
     }
-    /* CHOICE: non-4-D inputs take UNDEFINED only (DESIGN.md), NCHW/NHWC labels are refused. */
-    return fmt == RKNN_TENSOR_UNDEFINED ? FORM_LOGICAL : -1;
+    /* CHOICE: non-4-D inputs take UNDEFINED (DESIGN.md), or the fmt the model itself reports for them (a
+     * native model may label any rank NCHW); other labels are refused. */
+    return (fmt == RKNN_TENSOR_UNDEFINED || fmt == t->fmt) ? FORM_LOGICAL : -1;
 }
 
 static int ensure_held(void **slot, uint64_t bytes)
@@ -388,7 +389,7 @@ int rknn_set_io_mem(rknn_context ctx, rknn_tensor_mem *mem, rknn_tensor_attr *at
             } else {
                 goto out;
             }
-        } else if (attr->fmt == RKNN_TENSOR_UNDEFINED) {
+        } else if (attr->fmt == RKNN_TENSOR_UNDEFINED || (int32_t)attr->fmt == t->fmt) {
             b.form = FORM_LOGICAL;
         } else {
             goto out;

@@ -9,7 +9,8 @@
  *     a decoded NUL byte is invalid (it cannot live in a C string); names longer than 255 bytes are
  *     truncated to 255 bytes (as sim_internal.h says); empty names are invalid;
  *   - tensor names are unique across inputs and outputs (set_io_mem matches attrs by name);
- *   - `fmt=nchw` and `fmt=nhwc` are only valid for 4-D tensors;
+ *   - `fmt=nhwc` is only valid for 4-D tensors (DESIGN.md); `fmt=nchw` is accepted for any rank and then
+ *     reported as is;
  *   - `zp` without `scale` is invalid; scale must be finite and > 0; zp must fit the type;
  *   - `weights` and `weights_from` together are invalid; op_attr needs `op custom` and at least one value,
  *     attr names are unique;
@@ -237,7 +238,7 @@ static int parse_tensor(const tok *tk, size_t nt, int is_input, sim_tensor *t)
                 t->fmt = 3;
             else
                 return SIM_ERR_MODEL;
-            if (t->fmt != 3 && t->n_dims != 4)
+            if (t->fmt == 1 && t->n_dims != 4)
                 return SIM_ERR_MODEL;
         } else if (tok_eq(key, "scale")) {
             if (have_scale++ || parse_float(val, &scale) || !(scale > 0.0) || scale > 3.0e38)

@@ -444,6 +444,23 @@ def test_explicit_layouts_are_reported(rt: Rt) -> None:
     assert c.fmt == FMT_NHWC and list(c.dims[:4]) == [1, 4, 5, 3]
 
 
+def test_non_4d_tensors_labelled_nchw(rt: Rt) -> None:
+    ins, outs = [T("x", (2, 3), layout="nchw")], [T("y", (2, 3), layout="nchw")]
+    h = rt.open(ins, outs)
+    a, o = rt.attr(h, _abi.RKNN_QUERY_INPUT_ATTR, 0), rt.attr(h, _abi.RKNN_QUERY_OUTPUT_ATTR, 0)
+    assert a.fmt == o.fmt == FMT_NCHW and a.w_stride == o.w_stride == 0
+    x = rng_values((2, 3), 50)
+    for fmt in (FMT_UNDEFINED, FMT_NCHW):
+        np.testing.assert_array_equal(rt.infer(h, [x], [(2, 3)], fmts=[fmt])[0], x)
+    assert rt.set_inputs(h, [x], fmts=[FMT_NHWC]) == -8
+    m_in, m_out = rt.mem(h, a.size), rt.mem(h, o.size)
+    _write(m_in, x)
+    assert rt.api.rknn_set_io_mem(h, m_in, ctypes.byref(a)) == 0
+    assert rt.api.rknn_set_io_mem(h, m_out, ctypes.byref(o)) == 0
+    assert rt.run(h) == 0
+    np.testing.assert_array_equal(_read(m_out, o.size, np.float32).reshape(2, 3), x)
+
+
 def test_other_queries(rt: Rt) -> None:
     path = rt.model([T("x", (1, 4)), T("z", (2,))], [T("y", (1, 4))], custom_string="model=a b;ver=ü")
     h = rt.init(path)

@@ -185,6 +185,12 @@ def test_op_attrs_reach_the_custom_op(api: Any) -> None:
     assert seen["nope"][1] == 0
 
 
+def test_nchw_is_accepted_for_any_rank(load: Any) -> None:
+    m = load(HEAD + _io(" fmt=nchw") + "end\n")
+    a = m.attr(_abi.RKNN_QUERY_INPUT_ATTR, 0)
+    assert a.fmt == 0 and list(a.dims[:2]) == [1, 4] and a.w_stride == 0
+
+
 def test_long_names_are_truncated_to_255_bytes(load: Any) -> None:
     m = load(HEAD + "input {} float32 2\noutput y float32 2\nend\n".format("n" * 300))
     assert m.attr(_abi.RKNN_QUERY_INPUT_ATTR, 0).name == b"n" * 255
@@ -288,7 +294,6 @@ INVALID: List[Tuple[str, str]] = [
     ("fmt-unknown", HEAD + _io(" fmt=nc1hwc2") + "end\n"),
     ("fmt-upper", HEAD + "input x float32 1,2,3,4 fmt=NHWC\noutput y float32 1\nend\n"),
     ("nhwc-not-4d", HEAD + _io(" fmt=nhwc") + "end\n"),
-    ("nchw-not-4d", HEAD + _io(" fmt=nchw") + "end\n"),
     ("scale-on-float", HEAD + _io(" scale=0.5") + "end\n"),
     ("scale-on-int32", HEAD + "input x int32 4 scale=0.5\noutput y float32 1\nend\n"),
     ("scale-zero", HEAD + "input x int8 4 scale=0\noutput y float32 1\nend\n"),
