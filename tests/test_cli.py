@@ -493,3 +493,26 @@ def test_info_and_bench_markdown(small_model: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert out.startswith("### ez-rknn bench") and "| mean | min | p50 | p90 | p99 | max |" in out
     assert "| core | runs |" in out
+
+
+@needs_session
+@pytest.mark.parametrize("mode", ["sync", "async", "submit"])
+def test_bench_counts_failed_inferences(mode: str, small_model: Path, sim: Any,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    sim.inject_fault("rknn_run", nth=6, code=-1, count=2)  # after the 3 warm-up runs
+    argv = ["bench", str(small_model), "--mode", mode, "-n", "12", "--json", "--runtime-library", "simulator"]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # the report is still printed
+    assert report["errors"] == 2 and report["iterations"] == 12
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ez-rknn: error: 2 of 12 inferences failed; first: ")
+    assert "rknn_run" in err[0]
+
+
+@needs_session
+def test_bench_imap_failure_is_one_line(small_model: Path, sim: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sim.inject_fault("rknn_run", nth=6, code=-1, count=1)
+    assert cli.main(["bench", str(small_model), "--mode", "imap", "-n", "12", "--runtime-library", "simulator"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ez-rknn: error: ") and "rknn_run" in err[0]
