@@ -516,3 +516,22 @@ def test_bench_imap_failure_is_one_line(small_model: Path, sim: Any, capsys: pyt
     assert cli.main(["bench", str(small_model), "--mode", "imap", "-n", "12", "--runtime-library", "simulator"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ez-rknn: error: ") and "rknn_run" in err[0]
+
+
+@needs_session
+def test_bench_all_modes(small_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "all.json"
+    argv = ["bench", str(small_model), "--mode", "all", "-n", "6", "--json", "--trace", str(trace),
+            "--runtime-library", "simulator"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mode"] == "all" and report["config"]["schedule"] == [0, 1, 2]
+    assert {"sync", "async", "submit", "imap", "pipeline"} <= set(report["modes"])
+    for entry in report["modes"].values():
+        assert entry["errors"] == 0 and entry["throughput_per_s"] > 0 and "p99" in entry["latency_ms"]
+        assert "utilisation" in entry
+    with open(trace, encoding="utf-8") as fh:
+        assert any(e["ph"] == "X" for e in json.load(fh)["traceEvents"])
+    assert cli.main(["bench", str(small_model), "--mode", "all", "-n", "4", "--runtime-library", "simulator"]) == 0
+    out = capsys.readouterr().out
+    assert "vs sync" in out and "pipeline" in out

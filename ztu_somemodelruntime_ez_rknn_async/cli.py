@@ -276,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data-parallel: one context per listed core (default for async modes: 0,1,2)")
     cores.add_argument("--tp-mode", choices=TP_MODES, default=None, metavar="MODE",
                        help="tensor-parallel core mask for one context: " + ", ".join(TP_MODES))
-    p_bench.add_argument("--mode", choices=MODES, default="async",
-                         help="how to drive the session (default: async = run_async with callbacks)")
+    p_bench.add_argument("--mode", choices=MODES + ("all",), default="async",
+                         help="how to drive the session (default: async = run_async with callbacks); "
+                              "'all' compares every mode on one session")
     p_bench.add_argument("-n", "--iterations", type=_positive_int, default=200, metavar="N",
                          help="number of timed inferences (default 200)")
     p_bench.add_argument("--warmup", type=_non_negative_int, default=3, metavar="W",
@@ -1031,7 +1032,7 @@ def _default_schedule(mode: str, tp_mode: Optional[str], schedule: Optional[Tupl
         Tuple[int, ...]]:
     if schedule is not None or tp_mode is not None:
         return schedule
-    if mode in ("async", "submit", "imap", "pipeline"):
+    if mode in ("async", "submit", "imap", "pipeline", "all"):
         return (0, 1, 2)
     return None
 
@@ -1084,6 +1085,8 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
         raise CliError("zero-copy mode needs InferenceSession.io_binding(), which this version does not have yet")
     for _ in range(args.warmup):
         session.run(None, feed)
+    if args.mode == "all":
+        return _bench_all_modes(args, session, model, schedule, feed, is_sim, trace_path, profile_prefix)
     before_sim = _simulator_counters() if is_sim else None
     before_stats = _session_stats(session)
     wall_start = time.perf_counter()
@@ -1108,6 +1111,80 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
         _err(f"error: {result.errors} of {result.n} inferences failed; first: {result.first_error}")
         return 1
     return 0
+
+
+def _bench_all_modes(args: argparse.Namespace, session: Any, model: str, schedule: Optional[Tuple[int, ...]],
+                     feed: Mapping[str, np.ndarray], is_sim: bool, trace_path: Optional[str],
+                     profile_prefix: Optional[str]) -> int:
+    """``--mode all``: every mode this session supports, one after the other, on the same session."""
+    modes = [m for m in MODES if m != "zero-copy" or callable(getattr(session, "io_binding", None))]
+    reports: Dict[str, Dict[str, Any]] = {}
+    results: List[BenchResult] = []
+    wall_start = time.perf_counter()
+    for mode in modes:
+        before_sim = _simulator_counters() if is_sim else None
+        before_stats = _session_stats(session)
+        result = run_benchmark(session, mode, feed, args.iterations, depth=args.depth,
+                               progress=ProgressBar(args.iterations, label=f"{mode:<9} "))
+        results.append(result)
+        reports[mode] = build_bench_report(
+            model=model, mode=mode, schedule=schedule, tp_mode=args.tp_mode,
+            threads_per_core=args.threads_per_core, result=result, session=session, is_simulator=is_sim,
+            runtime_library=args.runtime_library, stats_before=before_stats, stats_after=_session_stats(session),
+            sim_before=before_sim, sim_after=_simulator_counters() if is_sim else None,
+        )
+    first = reports[modes[0]]
+    combined: Dict[str, Any] = {
+        key: first[key] for key in ("model", "config", "runtime", "sdk_version", "iterations")
+    }
+    combined["mode"] = "all"
+    combined["modes"] = {
+        mode: {k: r[k] for k in ("errors", "elapsed_s", "throughput_per_s", "latency_ms", "utilisation")}
+        for mode, r in reports.items()
+    }
+    if trace_path is not None:
+        merged = BenchResult(mode="all", n=sum(r.n for r in results), elapsed_s=time.perf_counter() - wall_start,
+                             latencies_s=[], spans=sorted(sp for r in results for sp in r.spans))
+        combined["trace"] = write_bench_trace(session, trace_path, merged, wall_start, profile_prefix,
+                                              {"throughput_per_s": None, "latency_ms": None})
+    if args.json:
+        sys.stdout.write(json.dumps(combined, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_bench_all(combined, markdown=args.markdown) + "\n")
+    failed = [(m, r) for m, r in zip(modes, results) if r.errors]
+    if failed:
+        mode, r = failed[0]
+        _err(f"error: {sum(x.errors for _, x in failed)} inferences failed; first ({mode}): {r.first_error}")
+        return 1
+    return 0
+
+
+def render_bench_all(report: Mapping[str, Any], *, markdown: bool = False) -> str:
+    runtime = report.get("runtime", {})
+    rt = str(runtime.get("path", "librknnrt.so")) + (" (simulator: timings are simulated)"
+                                                      if runtime.get("is_simulator") else "")
+    cfg = report["config"]
+    cores = ("schedule " + ",".join(str(c) for c in cfg["schedule"]) if cfg.get("schedule")
+             else f"tp_mode {cfg['tp_mode']}" if cfg.get("tp_mode") else "default core mask (auto)")
+    modes: Mapping[str, Any] = report["modes"]
+    base = modes.get("sync", {}).get("throughput_per_s") or 0.0
+    rows = []
+    for mode, r in modes.items():
+        lat = r["latency_ms"]
+        rows.append([mode, f"{r['throughput_per_s']:.1f}",
+                     f"{r['throughput_per_s'] / base:.2f}x" if base else "-",
+                     f"{lat['p50']:.3f}", f"{lat['p90']:.3f}", f"{lat['p99']:.3f}", r["errors"]])
+    lines = ["### ez-rknn bench (all modes)", ""] if markdown else []
+    lines += [
+        format_kv([("model", report["model"]), ("runtime", rt), ("cores", cores),
+                   ("inferences", f"{report['iterations']} per mode")], markdown=markdown),
+        "",
+        format_table(["mode", "inferences/s", "vs sync", "p50 ms", "p90 ms", "p99 ms", "errors"], rows,
+                     markdown=markdown),
+    ]
+    if report.get("trace"):
+        lines += ["", f"trace written to {report['trace']} (open in chrome://tracing or ui.perfetto.dev)"]
+    return "\n".join(lines)
 
 
 def _stats_delta(before: Optional[Mapping[str, Any]], after: Optional[Mapping[str, Any]]) -> Optional[
