@@ -1,8 +1,16 @@
 """The ``ez-rknn`` command line: ``info``, ``bench``, ``demo`` and ``sim path``.
 
-``python -m ztu_somemodelruntime_ez_rknn_async ...`` is the same program.  Errors are reported as one line
-on stderr (``ez-rknn: error: ...``) with exit status 1; usage errors exit with 2 and Ctrl-C with 130.
-Output is plain text tables (or JSON with ``--json``); no third-party dependency beyond numpy.
+``python -m ztu_somemodelruntime_ez_rknn_async ...`` is the same program::
+
+    ez-rknn info MODEL [--json | --markdown] [--runtime-library PATH|simulator]
+    ez-rknn bench MODEL [--schedule 0,1,2 | --tp-mode MODE] [--mode sync|async|submit|imap|pipeline|zero-copy|all]
+                        [-n N] [--threads-per-core K] [--json | --markdown] [--trace FILE] [--runtime-library ...]
+    ez-rknn demo [--seconds S]
+    ez-rknn sim path
+
+Errors are reported as one line on stderr (``ez-rknn: error: ...``) with exit status 1; usage errors exit
+with 2 and Ctrl-C with 130; ``-vv`` adds the traceback.  Results go to stdout as plain aligned tables (or
+JSON / Markdown); notes and the progress bar (only on a terminal) go to stderr.  No dependency beyond numpy.
 """
 from __future__ import annotations
 
@@ -1208,9 +1216,6 @@ def _stats_delta(before: Optional[Mapping[str, Any]], after: Optional[Mapping[st
 
     result = sub(after, before)
     return result if isinstance(result, dict) else dict(after)
-
-
-_CUMULATIVE_HINTS = ("busy", "runs", "completed", "tasks", "count", "submitted", "failed")
 
 
 def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, ...]], tp_mode: Optional[str],
