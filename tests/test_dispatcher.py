@@ -868,3 +868,36 @@ def test_results_and_callbacks_are_not_retained_after_delivery() -> None:
     assert refs[0]() is None  # the dispatcher dropped the result once it was delivered
     assert callback_ref() is None  # ... and the callback
     d.close()
+
+
+def test_interpreter_exit_delivers_pending_outcomes_and_runs_on_closed(tmp_path: Any) -> None:
+    import os
+    import pathlib
+    import subprocess
+
+    import ztu_somemodelruntime_ez_rknn_async as pkg
+
+    script = tmp_path / "exit_script.py"
+    script.write_text(
+        "import time\n"
+        "from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher, WorkerSlot\n"
+        "def deliver(k):\n"
+        "    return lambda r, e: print('delivered', k, type(e).__name__ if e else r, flush=True)\n"
+        "d = Dispatcher([WorkerSlot(0, 0, None)], schedule_weights={0: 1}, max_queue_size=8,\n"
+        "               submit_timeout_s=5, sequential=True, pacing=False, name='x',\n"
+        "               on_closed=lambda: print('on_closed', flush=True))\n"
+        "d.submit(lambda slot: time.sleep(0.2) or 'slow', deliver(0))\n"
+        "for k in range(1, 4):\n"
+        "    d.submit(lambda slot: 'quick', deliver(k))\n"
+        "keep = d  # still referenced at exit: only the atexit hook closes it\n"
+    )
+    root = pathlib.Path(pkg.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env, check=True
+    ).stdout.splitlines()
+    assert out[0] == "delivered 0 slow"
+    # The others were either run or cancelled by the exit-time close, but every one was delivered.
+    assert [line.split()[1] for line in out[1:4]] == ["1", "2", "3"]
+    assert all(line.split()[2] in ("quick", "SessionClosedError") for line in out[1:4])
+    assert out[4:] == ["on_closed"]

@@ -96,10 +96,15 @@ owner can destroy the contexts knowing no thread uses them any more, even when `
 from a deliver callback or a job (it then only signals, never joins itself) or when a hung job
 outlives the close timeout (``on_closed`` then runs whenever that job returns; :meth:`busy_slots`
 tells which slots are still in use).  Threads only reference the internal engine, never the
-:class:`Dispatcher` object, so dropping the owner closes the dispatcher (via :func:`weakref.finalize`).
+:class:`Dispatcher` object, so dropping the owner closes the dispatcher (via :func:`weakref.finalize`,
+without blocking the collecting thread).  At interpreter exit an :mod:`atexit` hook over a weak set of
+live dispatchers closes each with ``wait=True`` (bounded by ``close_timeout_s``), so pending outcomes
+are delivered and ``on_closed`` runs while the interpreter is still intact; the threads are daemons,
+so a hung job cannot block exit beyond that bound.
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import math
@@ -845,7 +850,25 @@ def _lcm(a: int, b: int) -> int:
 
 
 def _close_engine(engine: _Engine) -> None:
+    # Garbage collection can run on any thread at any point: never block there.
     engine.close(wait=False)
+
+
+# Engines that may still have threads (a weak set: the threads, not this set, keep an engine alive).
+_live_engines: weakref.WeakSet[_Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    # The public replacement for threading._register_atexit: at interpreter exit, give every dispatcher
+    # the chance to deliver its pending outcomes and run on_closed (destroy its contexts) while the
+    # interpreter is still intact, each bounded by its close_timeout_s.  Daemon threads would otherwise
+    # be frozen mid-call during finalisation.
+    for engine in list(_live_engines):
+        try:
+            engine.close(wait=True)
+        except Exception:  # pragma: no cover - defensive: exit must go on
+            logger.exception("%s: close at exit failed", engine.name)
 
 
 class Dispatcher:
@@ -911,6 +934,7 @@ class Dispatcher:
         )
         # Dropping the Dispatcher (e.g. with its session) closes it; the threads only hold the engine.
         self._finalizer = weakref.finalize(self, _close_engine, self._engine)
+        _live_engines.add(self._engine)
 
     @property
     def slots(self) -> Tuple[WorkerSlot, ...]:
