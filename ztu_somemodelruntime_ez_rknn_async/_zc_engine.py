@@ -16,7 +16,6 @@ from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, 
 
 import numpy as np
 
-
 from ._context import RknnContext, TensorAttr
 from ._layouts import BufferLayout, alloc_bytes, elem_size, format_is_4d_image, layout_for
 from ._zc_memory import ContextOwner, Storage
@@ -71,7 +70,6 @@ class BindingLike(Protocol):
     def _outputs(self) -> Mapping[str, BoundValue]: ...
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Port:
     """One model input or output as zero copy binds it."""
@@ -88,6 +86,7 @@ class Port:
 
     @property
     def label(self) -> str:
+        """``input 'x'`` / ``output 'y'``, as messages name the tensor."""
         return "{} '{}'".format(self.io_kind, self.name)
 
 
@@ -146,6 +145,7 @@ class ZeroCopyEngine:
         try:
             with owner.locked() as c:
                 n_in, n_out = c.query_io_num()
+                self._fix_dynamic_shapes(c, n_in)
                 self._inputs = [self._input_port(c, i, layout) for i in range(n_in)]
                 self._outputs = [self._output_port(c, j) for j in range(n_out)]
         except BaseException:
@@ -159,6 +159,16 @@ class ZeroCopyEngine:
         self._finalizer = weakref.finalize(self, owner.close)
 
     # ------------------------------------------------------------------ attributes
+
+    def _fix_dynamic_shapes(self, ctx: RknnContext, n_in: int) -> None:
+        """Dynamic-shape models: bind the first shape row once (the runtime needs shapes before a run)."""
+        if not any(ctx.input_dynamic_range(i) for i in range(n_in)):
+            return
+        try:
+            ctx.set_input_shapes([ctx.input_attr(i) for i in range(n_in)])
+        except RknnError as exc:
+            logger.warning("zero copy of %s: rknn_set_input_shapes with the first shape row failed (%s); running "
+                           "with the runtime's default shapes", self.name, exc)
 
     def _input_port(self, ctx: RknnContext, i: int, layout: str) -> Port:
         a = ctx.input_attr(i)
@@ -261,6 +271,7 @@ class ZeroCopyEngine:
         return storage
 
     def check_open(self) -> None:
+        """Raise :class:`SessionClosedError` once :meth:`close` was called."""
         if self._closed:
             raise SessionClosedError("the session of {} is closed".format(self.name))
 
