@@ -1,9 +1,18 @@
 /* Conversions (float16, affine quantisation with saturation, NCHW/NHWC/NC1HWC2) and the sum rule. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "sim_compute.h"
+
+/* The build command is fixed at -O2; these loops are the simulator's hot path, so let GCC vectorise them.
+ * Vectorisation does not change any result (no fast-math: same IEEE operations per element). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((optimize("O3")))
+#else
+#define HOT
+#endif
 
 /* rknn_tensor_type values (kept numeric here so this file needs only sim_internal.h). */
 enum { T_F32 = 0, T_F16 = 1, T_I8 = 2, T_U8 = 3, T_I16 = 4, T_U16 = 5, T_I32 = 6, T_U32 = 7, T_I64 = 8,
@@ -174,6 +183,19 @@ uint32_t sim_c2_for_type(int32_t type)
     return 16u / es;
 }
 
+/* Element copy of `es` bytes, with fixed-size moves for the common widths (memcpy of a constant size is
+ * inlined by the compiler). */
+#define COPY_ELEM(dst, src, es)                                                                                 \
+    do {                                                                                                        \
+        switch (es) {                                                                                           \
+        case 1: *(unsigned char *)(dst) = *(const unsigned char *)(src); break;                                 \
+        case 2: memcpy((dst), (src), 2); break;                                                                 \
+        case 4: memcpy((dst), (src), 4); break;                                                                 \
+        case 8: memcpy((dst), (src), 8); break;                                                                 \
+        default: memcpy((dst), (src), (es)); break;                                                             \
+        }                                                                                                       \
+    } while (0)
+
 void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride)
 {
     const unsigned char *s = src;
@@ -182,9 +204,12 @@ void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t d[4], size_t es
     size_t WS = (w_stride > W) ? w_stride : W;
     for (size_t n = 0; n < N; n++)
         for (size_t c = 0; c < C; c++)
-            for (size_t h = 0; h < H; h++)
+            for (size_t h = 0; h < H; h++) {
+                unsigned char *orow = o + ((n * C + c) * H + h) * W * es;
+                const unsigned char *srow = s + ((n * H + h) * WS * C + c) * es;
                 for (size_t w = 0; w < W; w++)
-                    memcpy(o + (((n * C + c) * H + h) * W + w) * es, s + (((n * H + h) * WS + w) * C + c) * es, es);
+                    COPY_ELEM(orow + w * es, srow + w * C * es, es);
+            }
 }
 
 void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride)
@@ -196,10 +221,13 @@ void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t d[4], size_t es
     if (WS > W)
         memset(o, 0, N * H * WS * C * es);
     for (size_t n = 0; n < N; n++)
-        for (size_t c = 0; c < C; c++)
-            for (size_t h = 0; h < H; h++)
-                for (size_t w = 0; w < W; w++)
-                    memcpy(o + (((n * H + h) * WS + w) * C + c) * es, s + (((n * C + c) * H + h) * W + w) * es, es);
+        for (size_t h = 0; h < H; h++)
+            for (size_t w = 0; w < W; w++) {
+                unsigned char *opix = o + ((n * H + h) * WS + w) * C * es;
+                const unsigned char *spix = s + ((n * C * H + h) * W + w) * es;
+                for (size_t c = 0; c < C; c++)
+                    COPY_ELEM(opix + c * es, spix + c * H * W * es, es);
+            }
 }
 
 void sim_nchw_to_nc1hwc2(const void *src, void *dst, const uint32_t d[4], uint32_t c1, uint32_t c2, size_t es)
@@ -209,13 +237,13 @@ void sim_nchw_to_nc1hwc2(const void *src, void *dst, const uint32_t d[4], uint32
     size_t N = d[0], C = d[1], H = d[2], W = d[3];
     memset(o, 0, N * (size_t)c1 * H * W * c2 * es);
     for (size_t n = 0; n < N; n++)
-        for (size_t c = 0; c < C && c < (size_t)c1 * c2; c++)
+        for (size_t c = 0; c < C && c < (size_t)c1 * c2; c++) {
+            size_t g = c / c2, r = c % c2;
             for (size_t h = 0; h < H; h++)
-                for (size_t w = 0; w < W; w++) {
-                    size_t g = c / c2, r = c % c2;
-                    memcpy(o + ((((n * c1 + g) * H + h) * W + w) * c2 + r) * es,
-                           s + (((n * C + c) * H + h) * W + w) * es, es);
-                }
+                for (size_t w = 0; w < W; w++)
+                    COPY_ELEM(o + ((((n * c1 + g) * H + h) * W + w) * c2 + r) * es,
+                              s + (((n * C + c) * H + h) * W + w) * es, es);
+        }
 }
 
 void sim_nc1hwc2_to_nchw(const void *src, void *dst, const uint32_t d[4], uint32_t c1, uint32_t c2, size_t es)
@@ -225,25 +253,179 @@ void sim_nc1hwc2_to_nchw(const void *src, void *dst, const uint32_t d[4], uint32
     size_t N = d[0], C = d[1], H = d[2], W = d[3];
     memset(o, 0, N * C * H * W * es);
     for (size_t n = 0; n < N; n++)
-        for (size_t c = 0; c < C && c < (size_t)c1 * c2; c++)
+        for (size_t c = 0; c < C && c < (size_t)c1 * c2; c++) {
+            size_t g = c / c2, r = c % c2;
             for (size_t h = 0; h < H; h++)
-                for (size_t w = 0; w < W; w++) {
-                    size_t g = c / c2, r = c % c2;
-                    memcpy(o + (((n * C + c) * H + h) * W + w) * es,
-                           s + ((((n * c1 + g) * H + h) * W + w) * c2 + r) * es, es);
-                }
+                for (size_t w = 0; w < W; w++)
+                    COPY_ELEM(o + (((n * C + c) * H + h) * W + w) * es,
+                              s + ((((n * c1 + g) * H + h) * W + w) * c2 + r) * es, es);
+        }
 }
 
-void sim_sum_rule(const float *const *ins, const uint64_t *in_elems, uint32_t n_in, float *out, uint64_t out_elems,
+HOT void sim_sum_rule(const float *const *ins, const uint64_t *in_elems, uint32_t n_in, float *out, uint64_t out_elems,
                   uint32_t j)
 {
-    for (uint64_t i = 0; i < out_elems; i++) {
-        float acc = 0.0f;
-        for (uint32_t k = 0; k < n_in; k++) {
-            if (in_elems[k] == 0)
-                continue;
-            acc += ins[k][i % in_elems[k]];
+    /* Same float operations per element as "acc = 0; acc += x_k[i mod n_k] for k in order; acc + j", with the
+     * loops swapped so that the modulo becomes a wrapping index. */
+    for (uint64_t i = 0; i < out_elems; i++)
+        out[i] = 0.0f;
+    for (uint32_t k = 0; k < n_in; k++) {
+        uint64_t nk = in_elems[k];
+        if (nk == 0)
+            continue;
+        const float *x = ins[k];
+        if (nk >= out_elems) { /* i mod n_k == i */
+            for (uint64_t i = 0; i < out_elems; i++)
+                out[i] += x[i];
+            continue;
         }
-        out[i] = acc + (float)j;
+        uint64_t idx = 0;
+        for (uint64_t i = 0; i < out_elems; i++) {
+            out[i] += x[idx];
+            if (++idx == nk)
+                idx = 0;
+        }
+    }
+    const float fj = (float)j;
+    for (uint64_t i = 0; i < out_elems; i++)
+        out[i] += fj;
+}
+
+/* ---- bulk conversions (the per-element rules above, with the type dispatch hoisted out of the loops) ---- */
+
+
+/* Round half to even without a libm call: exact for |v| < 2^23 in round-to-nearest mode (FLT_EVAL_METHOD 0),
+ * and larger floats are integers already.  NaN and inf pass through. */
+static inline float rne(float v)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    float a = fabsf(v);
+    float r = copysignf((a + 8388608.0f) - 8388608.0f, v);
+    return a < 8388608.0f ? r : v;
+#else
+    return nearbyintf(v);
+#endif
+}
+
+HOT void sim_load_values(const void *buf, size_t n, int32_t type, float *out)
+{
+    const unsigned char *p = buf;
+    switch (type) {
+    case T_F32: memcpy(out, buf, n * 4); break;
+    case T_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + i * 2, 2);
+            out[i] = sim_half_to_float(h);
+        }
+        break;
+    case T_I8:
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)((const int8_t *)buf)[i];
+        break;
+    case T_U8:
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)p[i];
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            out[i] = sim_load_value(buf, i, type);
+        break;
+    }
+}
+
+HOT void sim_load_reals(const void *buf, size_t n, const sim_tensor *t, float *out)
+{
+    sim_load_values(buf, n, t->type, out);
+    if (t->qnt_type == 2) {
+        const float zp = (float)t->zp, scale = t->scale;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (out[i] - zp) * scale;
+    }
+}
+
+HOT void sim_store_values(void *buf, size_t n, int32_t type, const float *in)
+{
+    unsigned char *p = buf;
+    switch (type) {
+    case T_F32: memcpy(buf, in, n * 4); break;
+    case T_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = sim_float_to_half(in[i]);
+            memcpy(p + i * 2, &h, 2);
+        }
+        break;
+    case T_I8:
+        for (size_t i = 0; i < n; i++) {
+            float v = rne(in[i]);
+            v = v != v ? 0.0f : v; /* NaN -> 0 */
+            ((int8_t *)buf)[i] = (int8_t)(int)(v <= -128.0f ? -128.0f : v >= 127.0f ? 127.0f : v);
+        }
+        break;
+    case T_U8:
+        for (size_t i = 0; i < n; i++) {
+            float v = rne(in[i]);
+            v = v != v ? 0.0f : v;
+            p[i] = (uint8_t)(int)(v <= 0.0f ? 0.0f : v >= 255.0f ? 255.0f : v);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            sim_store_value(buf, i, type, in[i]);
+        break;
+    }
+}
+
+HOT void sim_store_reals(void *buf, size_t n, const sim_tensor *t, const float *in)
+{
+    if (t->qnt_type != 2) {
+        sim_store_values(buf, n, t->type, in);
+        return;
+    }
+    const float scale = t->scale, zp = (float)t->zp;
+    unsigned char *p = buf;
+    switch (t->type) {
+    case T_I8:
+        for (size_t i = 0; i < n; i++) {
+            float q = rne(in[i] / scale) + zp;
+            q = q != q ? 0.0f : q; /* NaN -> 0 */
+            ((int8_t *)buf)[i] = (int8_t)(int)(q <= -128.0f ? -128.0f : q >= 127.0f ? 127.0f : q);
+        }
+        break;
+    case T_U8:
+        for (size_t i = 0; i < n; i++) {
+            float q = rne(in[i] / scale) + zp;
+            q = q != q ? 0.0f : q;
+            p[i] = (uint8_t)(int)(q <= 0.0f ? 0.0f : q >= 255.0f ? 255.0f : q);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            sim_store_real(buf, i, t, in[i]);
+        break;
+    }
+}
+
+#define CHUNK 2048
+
+void sim_values_to_held(const void *src, int32_t stype, size_t n, const sim_tensor *t, void *held)
+{
+    float buf[CHUNK];
+    size_t ses = sim_type_size(stype), des = sim_type_size(t->type);
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t m = n - off < CHUNK ? n - off : CHUNK;
+        sim_load_values((const unsigned char *)src + off * ses, m, stype, buf);
+        sim_store_reals((unsigned char *)held + off * des, m, t, buf);
+    }
+}
+
+void sim_held_to_values(const void *held, const sim_tensor *t, size_t n, int32_t dtype, void *dst)
+{
+    float buf[CHUNK];
+    size_t ses = sim_type_size(t->type), des = sim_type_size(dtype);
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t m = n - off < CHUNK ? n - off : CHUNK;
+        sim_load_reals((const unsigned char *)held + off * ses, m, t, buf);
+        sim_store_values((unsigned char *)dst + off * des, m, dtype, buf);
     }
 }

@@ -52,4 +52,14 @@ SIM_HIDDEN void sim_nc1hwc2_to_nchw(const void *src, void *dst, const uint32_t n
 SIM_HIDDEN void sim_sum_rule(const float *const *ins, const uint64_t *in_elems, uint32_t n_in, float *out,
                              uint64_t out_elems, uint32_t j);
 
+/* Bulk forms of the rules above (identical results, the type dispatch hoisted out of the loops). */
+SIM_HIDDEN void sim_load_values(const void *buf, size_t n, int32_t type, float *out);
+SIM_HIDDEN void sim_load_reals(const void *buf, size_t n, const sim_tensor *t, float *out);
+SIM_HIDDEN void sim_store_values(void *buf, size_t n, int32_t type, const float *in);
+SIM_HIDDEN void sim_store_reals(void *buf, size_t n, const sim_tensor *t, const float *in);
+/* Values of type `stype` -> the tensor's held form (quantised when affine), and back to values of `dtype`
+ * (dequantised), n elements, chunked through a stack buffer. */
+SIM_HIDDEN void sim_values_to_held(const void *src, int32_t stype, size_t n, const sim_tensor *t, void *held);
+SIM_HIDDEN void sim_held_to_values(const void *held, const sim_tensor *t, size_t n, int32_t dtype, void *dst);
+
 #endif /* ZTU_SIM_COMPUTE_H */

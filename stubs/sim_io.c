@@ -49,8 +49,7 @@ static int convert_in(const sim_tensor *t, const uint32_t *d, const void *src, i
          * sources -- uint8 into a quantised uint8 model included -- are values, quantised below. */
         memcpy(held, logical, n * es);
     } else {
-        for (uint64_t i = 0; i < n; i++)
-            sim_store_real(held, i, t, sim_load_value(logical, i, type));
+        sim_values_to_held(logical, type, n, t, held);
     }
     free(tmp);
     return SIM_OK;
@@ -174,8 +173,7 @@ static int convert_out(const sim_tensor *t, const uint32_t *d, const void *held,
     if (type == t->type) {
         memcpy(logical, held, n * es);
     } else {
-        for (uint64_t i = 0; i < n; i++)
-            sim_store_value(logical, i, type, sim_load_real(held, i, t));
+        sim_held_to_values(held, t, n, type, logical);
     }
     if (tmp != NULL) {
         if (form == FORM_NHWC)
@@ -493,8 +491,7 @@ static int compute(sim_ctx *c, reg_op *op)
     }
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         nin[i] = dims_elems(m->inputs[i].n_dims, in_dims(c, i));
-        for (uint64_t e = 0; e < nin[i]; e++)
-            fin[i][e] = sim_load_real(c->in_held[i], e, &m->inputs[i]);
+        sim_load_reals(c->in_held[i], nin[i], &m->inputs[i], fin[i]);
     }
     if (op != NULL && !op->builtin) {
         rknn_custom_op_tensor *ti = sim_op_tensors(c, 0, fin, m->n_inputs);
@@ -521,8 +518,8 @@ static int compute(sim_ctx *c, reg_op *op)
         const sim_tensor *t = &m->outputs[j];
         uint64_t e = dims_elems(t->n_dims, out_dims(c, j));
         rc = ensure_held(&c->out_held[j], e * esize(t->type));
-        for (uint64_t k = 0; k < e && rc == SIM_OK; k++)
-            sim_store_real(c->out_held[j], k, t, fout[j][k]);
+        if (rc == SIM_OK)
+            sim_store_reals(c->out_held[j], e, t, fout[j]);
     }
 done:
     sim_float_bufs_free(fin, m->n_inputs);

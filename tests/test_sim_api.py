@@ -13,6 +13,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+import zlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -525,6 +526,28 @@ def test_sum_rule_float32_multi_io(rt: Rt) -> None:
         np.testing.assert_array_equal(g, e)
     # by hand for one element: out_1[4] = a[4 % 6] + b[4 % 4] + c + 1
     assert got[1][4] == np.float32(feeds[0].reshape(-1)[4] + feeds[1][0] + np.float32(0.25) + 1)
+
+
+QUANT_CASES = [("int8", 0.1, -3), ("uint8", 0.5, 10), ("int16", 0.25, 7), ("int8", 1.0, 0), ("float16", None, 0),
+               ("float32", None, 0), ("int32", None, 0), ("uint16", None, 0), ("bool", None, 0), ("int64", None, 0)]
+
+
+@pytest.mark.parametrize("dtype,scale,zp", QUANT_CASES, ids=["{}-{}".format(c[0], c[1]) for c in QUANT_CASES])
+def test_conversions_match_the_numpy_rule(rt: Rt, dtype: str, scale: Optional[float], zp: int) -> None:
+    """Seeded random values with ties, saturation, NaN and inf, through every conversion of the model."""
+    q = {"scale": scale, "zero_point": zp} if scale is not None else {}
+    ins = [T("x", (4096,), dtype, **q)]
+    outs = [T("y", (4096,), dtype, **q), T("f", (4096,)), T("h", (4096,), "float16")]
+    h = rt.open(ins, outs)
+    rng = np.random.default_rng(zlib.crc32("{}-{}".format(dtype, scale).encode()))
+    x = rng.uniform(-300, 300, 4096).astype(np.float32)
+    x[:512] = (rng.integers(-600, 600, 512) + 0.5).astype(np.float32) * np.float32(scale or 1.0)  # ties
+    x[512:520] = [np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0, 3e-39]
+    x[520:1024] = rng.uniform(-2, 2, 504).astype(np.float32)
+    got = rt.infer(h, [x], [(4096,)] * 3)
+    exp = expected(ins, outs, [x])
+    for g, e in zip(got, exp):
+        np.testing.assert_array_equal(g, e)
 
 
 def test_nchw_vs_nhwc_sources(rt: Rt) -> None:
