@@ -23,6 +23,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ztu_somemodelruntime_ez_rknn_async import simulator
 from ztu_somemodelruntime_ez_rknn_async._context import RknnContext, TensorAttr
@@ -1023,3 +1025,40 @@ def test_rebinding_a_value_in_another_layout_is_caught_before_the_run(sim: Any, 
     with pytest.raises(InvalidArgumentError, match="OrtValue for input 'x' native zero-copy layout mismatch: "
                                                    "n_dims expected 4, got 5"):
         engine.run(as_input)
+
+
+# ------------------------------------------------------------------------------------------ layout properties
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 20), h=st.integers(1, 5), w=st.integers(1, 6),
+       pad=st.integers(0, 4), hpad=st.integers(0, 2), kind=st.sampled_from(["nhwc", "nc1hwc2"]),
+       c2=st.sampled_from([2, 4, 8, 16]), dtype=st.sampled_from(["float16", "float32", "int8"]),
+       user_nhwc=st.booleans(), seed=st.integers(0, 2**16))
+def test_layout_positions_match_the_reference_formula(n: int, c: int, h: int, w: int, pad: int, hpad: int, kind: str,
+                                                      c2: int, dtype: str, user_nhwc: bool, seed: int) -> None:
+    rknn_type = {"float32": 0, "float16": 1, "int8": 2}[dtype]
+    ws = w + pad
+    if kind == "nhwc":
+        hs = h + hpad
+        attr = _attr((n, h, w, c), NHWC, rknn_type, w_stride=ws, h_stride=hs)
+    else:
+        hs = h
+        c1 = -(-c // c2)
+        attr = _attr((n, c1, h, w, c2), NC1HWC2, rknn_type, w_stride=ws)
+    shape = (n, h, w, c) if user_nhwc else (n, c, h, w)
+    layout = layout_for(shape, user_nhwc, attr)
+    arr = (np.random.default_rng(seed).integers(-100, 100, shape)).astype(dtype)
+    buf = np.full(layout.nbytes, 0x5A, np.uint8)
+    write_logical(layout, buf, arr)
+    flat = buf.view(np.dtype(dtype))
+    nchw = arr.transpose(0, 3, 1, 2) if user_nhwc else arr
+    bi, ci, yi, xi = np.indices((n, c, h, w))
+    if kind == "nhwc":
+        pos = ((bi * hs + yi) * ws + xi) * c + ci
+    else:
+        pos = ((((bi * c1 + ci // c2) * h + yi) * ws + xi) * c2 + ci % c2)
+    np.testing.assert_array_equal(flat[pos], nchw)
+    mask = np.ones(flat.size, bool)
+    mask[pos.reshape(-1)] = False
+    assert not flat[mask].any()  # every byte that is not an element is zero padding
+    np.testing.assert_array_equal(read_logical(layout, buf), arr)
