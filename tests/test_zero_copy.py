@@ -1062,3 +1062,18 @@ def test_layout_positions_match_the_reference_formula(n: int, c: int, h: int, w:
     mask[pos.reshape(-1)] = False
     assert not flat[mask].any()  # every byte that is not an element is zero padding
     np.testing.assert_array_equal(read_logical(layout, buf), arr)
+
+
+def test_mem_flags_select_rknn_create_mem2(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    x, y = _feeds()
+    b = _bound(img_engine, {"x": x, "y": y})
+    before = (sim.counter("calls:rknn_create_mem"), sim.counter("calls:rknn_create_mem2"))
+    b.bind_output("w", "rknpu2", mem_flags="non_cacheable")
+    b.bind_ortvalue_output("z", OrtValue.ortvalue_from_shape_and_type((1, 3, 4, 5), np.float16, "rknpu2",
+                                                                      session=img_engine, name="z", io_kind="output",
+                                                                      mem_flags="try_sram"))
+    b.bind_output("z", "rknpu2", mem_flags="cacheable")  # the default: plain rknn_create_mem
+    assert (sim.counter("calls:rknn_create_mem"), sim.counter("calls:rknn_create_mem2")) == (before[0] + 1,
+                                                                                             before[1] + 2)
+    img_engine.run(b)
+    np.testing.assert_array_equal(b.get_outputs()[1].numpy(), simulator.expected_outputs(IMG_IN, IMG_OUT, [x, y])[1])
