@@ -50,7 +50,14 @@ from ._tasks import (
 )
 from ._zc_engine import ZeroCopyEngine
 from .errors import InvalidArgumentError, InvalidOptionError, SessionClosedError
-from .options import ProviderConfig, SessionOptions, parse_providers, parse_run_options, parse_session_options
+from .options import (
+    PROVIDER_NAME,
+    ProviderConfig,
+    SessionOptions,
+    parse_providers,
+    parse_run_options,
+    parse_session_options,
+)
 from .plugins import DUP_CONTEXT_WARNING, CustomOpPlugins, load_custom_op_plugins
 from .tensors import ModelMetadata, NodeArg, dynamic_shape, ort_type_string
 from .zero_copy import IOBinding
@@ -253,12 +260,14 @@ class InferenceSession:
         return ModelMetadata.from_custom_string(core.custom_string)
 
     def get_providers(self) -> List[str]:
-        """``["RKNPU2ExecutionProvider"]`` (or the alias the session was created with)."""
-        return [self._config.provider_name]
+        """``["RKNPU2ExecutionProvider"]``: this runtime's name, also when it was selected by its alias
+        ``"RKNNExecutionProvider"`` (there is no CPU fallback to report)."""
+        return [PROVIDER_NAME]
 
     def get_provider_options(self) -> Dict[str, Dict[str, str]]:
-        """ORT-style ``{provider: {key: str(value)}}`` of the effective options."""
-        return self._config.provider_options_dict()
+        """ORT-style ``{"RKNPU2ExecutionProvider": {key: str(value)}}`` of the effective options."""
+        options = self._config.provider_options_dict()
+        return {PROVIDER_NAME: dict(next(iter(options.values()), {}))}
 
     def get_session_options(self) -> Any:
         """The ``sess_options`` given to the constructor (a default :class:`SessionOptions` when none)."""
