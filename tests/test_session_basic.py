@@ -334,3 +334,14 @@ def test_repr_and_closed(img_model: pathlib.Path) -> None:
     sess.close()
     assert sess.closed and "closed" in repr(sess)
     assert sess.input_names == ["in_a", "in_b"]  # introspection stays available
+
+
+@pytest.mark.parametrize("module", ["ztu_somemodelruntime_ez_rknn_async",
+                                    "ztu_somemodelruntime_ez_rknn_async.session",
+                                    "ztu_somemodelruntime_ez_rknn_async.tensors"])
+def test_docstring_examples_run(module: str, sim_library: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
