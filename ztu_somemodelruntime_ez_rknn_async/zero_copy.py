@@ -76,6 +76,28 @@ def _engine_of(session: object) -> ZeroCopyEngine:
     return engine
 
 
+def _convert_source(arr: np.ndarray, port: Port) -> np.ndarray:
+    """``arr`` in ``port``'s logical dtype: quantised for quantised tensors, else a value-preserving cast.
+
+    Raises:
+        InvalidArgumentError: the cast could change values (e.g. float → int32 for a non-quantised tensor).
+    """
+    target = numpy_dtype_for_rknn(port.logical.type)
+    if target is None:
+        raise InvalidArgumentError("Unsupported RKNN tensor type: {}".format(type_name(port.logical.type)))
+    if arr.dtype == target:
+        return arr
+    attr = port.native
+    q = quantize(arr, target, attr.qnt_type, attr.scale, attr.zp, attr.fl)
+    if q is not None:
+        return q
+    if arr.dtype.kind in "biuf" and np.can_cast(arr.dtype, target, casting="same_kind"):
+        return arr.astype(target)
+    raise InvalidArgumentError(
+        "OrtValue for {}: cannot convert {} to {} without changing values (the tensor is not quantised); pass a {} "
+        "array".format(port.label, arr.dtype, target, target))
+
+
 def _new_value(engine: ZeroCopyEngine, port: Port, mem_flags: int = 0) -> OrtValue:
     """A zeroed RKNN value laid out for ``port``, in ``engine``'s context."""
     storage = engine.new_storage(port, mem_flags)
@@ -155,8 +177,9 @@ class OrtValue:
         engine = _engine_of(session)
         port = engine.port(io_kind, name)
         check_shape("OrtValue for {}".format(port.label), port.shape, arr.shape)
+        src = _convert_source(arr, port)  # before allocating: a refused dtype costs nothing
         value = _new_value(engine, port)
-        value.update_inplace(value._convert_source(arr, port))
+        value.update_inplace(src)
         return value
 
     @staticmethod
@@ -259,21 +282,6 @@ class OrtValue:
         if dtype is None:
             raise InvalidArgumentError("Unsupported RKNN tensor type: {}".format(type_name(self._elem_type)))
         return dtype
-
-    def _convert_source(self, arr: np.ndarray, port: Port) -> np.ndarray:
-        """``arr`` in the value's logical dtype: quantised for quantised tensors, else a same-kind cast."""
-        target = self._logical_dtype()
-        if arr.dtype == target:
-            return arr
-        attr = port.native
-        q = quantize(arr, target, attr.qnt_type, attr.scale, attr.zp, attr.fl)
-        if q is not None:
-            return q
-        if arr.dtype.kind in "biuf" and np.can_cast(arr.dtype, target, casting="same_kind"):
-            return arr.astype(target)
-        raise InvalidArgumentError(
-            "OrtValue for {}: cannot convert {} to {} without changing values (the tensor is not quantised); "
-            "pass a {} array".format(port.label, arr.dtype, target, target))
 
     # ------------------------------------------------------------------ data access
 
