@@ -1077,3 +1077,38 @@ def test_mem_flags_select_rknn_create_mem2(sim: Any, img_engine: ZeroCopyEngine)
                                                                                              before[1] + 2)
     img_engine.run(b)
     np.testing.assert_array_equal(b.get_outputs()[1].numpy(), simulator.expected_outputs(IMG_IN, IMG_OUT, [x, y])[1])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int32", "int64"])
+@pytest.mark.parametrize("shape", [(4, 8, 8), (1, 2, 3, 4, 5), (1, 1, 6, 5), (1, 3, 6, 5), (1, 4, 6, 5),
+                                   (1, 8, 6, 5)])
+def test_session_zero_copy_matches_copy_path_for_ranks_and_dtypes(sim: Any, tmp_path: pathlib.Path, dtype: str,
+                                                                  shape: Tuple[int, ...]) -> None:
+    """The peer's acceptance matrix (§20.3) at simulator size: Add of two inputs, every rank/channel/dtype."""
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession
+
+    ins = [TS("x", shape, dtype), TS("y", shape, dtype)]
+    path = _write(tmp_path, ins, [TS("z", shape, dtype)])
+    rng = np.random.default_rng(len(shape) * 10 + shape[1])
+    x = rng.integers(-50, 50, shape).astype(dtype)
+    y = rng.integers(-50, 50, shape).astype(dtype)
+    with InferenceSession(str(path), provider_options={"runtime_library": "simulator"}) as sess:
+        [baseline] = sess.run(None, {"x": x, "y": y})
+        xv = OrtValue.ortvalue_from_numpy(x, "rknpu2", session=sess, name="x", io_kind="input")
+        yv = OrtValue.ortvalue_from_numpy(y, "rknpu2", session=sess, name="y", io_kind="input")
+        binding = sess.io_binding()
+        binding.bind_ortvalue_input("x", xv)
+        binding.bind_ortvalue_input("y", yv)
+        binding.bind_output("z", "rknpu2")
+        sess.run_with_iobinding(binding)
+        z = binding.get_outputs()[0]
+        info = z.memory_info()
+        assert z.numpy().shape == shape and z.numpy().dtype == np.dtype(dtype)
+        assert info["device_type"] == "rknpu2" and info["dmabuf_backed"] and info["size"] >= x.nbytes
+        np.testing.assert_array_equal(z.numpy().astype(np.float32), baseline)
+        np.testing.assert_array_equal(z.numpy(), x + y)
+        xv.update_inplace((x + 1).astype(dtype))
+        yv.update_inplace((y - 2).astype(dtype))
+        sess.run_with_iobinding(binding)
+        np.testing.assert_array_equal(z.numpy(), (x + 1) + (y - 2))
+        del binding, xv, yv, z
