@@ -402,3 +402,26 @@ def test_session_loads_plugins_from_provider_options(sim: Any, build_plugin: Bui
         warnings.simplefilter("ignore")  # the dup_context warning may come before the path check
         InferenceSession(str(path), provider_options={"runtime_library": "simulator",
                                                       "custom_op_paths": ["libscale.so"]})
+
+
+def test_session_zero_copy_uses_the_plugin_too(sim: Any, build_plugin: Builder, safe_dir: pathlib.Path,
+                                               tmp_path: pathlib.Path) -> None:
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession
+
+    path = _model(tmp_path)
+    options = {"runtime_library": "simulator", "custom_op_paths": [str(build_plugin(safe_dir, "libscale.so"))]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = InferenceSession(str(path), provider_options=options)
+    with sess:
+        registrations = sim.counter("calls:rknn_register_custom_ops")
+        dups = sim.counter("calls:rknn_dup_context")
+        binding = sess.io_binding()  # the engine's own context: rknn_init + one registration
+        assert sim.counter("calls:rknn_register_custom_ops") == registrations + 1
+        assert sim.counter("calls:rknn_dup_context") == dups
+        x = np.arange(6, dtype=np.float32).reshape(1, 6)
+        binding.bind_cpu_input("x", x)
+        binding.bind_output("y", "rknpu2")
+        sess.run_with_iobinding(binding)
+        np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], 2 * x + 1)
+        del binding
