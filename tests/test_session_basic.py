@@ -69,6 +69,9 @@ def test_introspection(img_model: pathlib.Path) -> None:
         po = sess.get_provider_options()
         assert po["RKNPU2ExecutionProvider"]["layout"] == "nchw"
         assert isinstance(sess.get_session_options(), ez.SessionOptions)
+        assert sess.get_overridable_initializers() == []
+        sess.disable_fallback()
+        sess.enable_fallback()
         assert sess.runtime_version.startswith("2.") and set(sess.get_sdk_version()) == {"api_version", "drv_version"}
         native_in = sess.get_native_inputs()
         assert [a.name for a in native_in] == ["in_a", "in_b"]

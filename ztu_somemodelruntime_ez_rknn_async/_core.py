@@ -39,7 +39,7 @@ from .options import ProviderConfig
 from .plugins import CustomOpPlugins
 from .tensors import RKNN_TENSOR_NHWC, nchw_to_nhwc_dims
 
-__all__ = ["SessionCore", "build_core", "read_model"]
+__all__ = ["ModelInput", "SessionCore", "build_core", "read_model"]
 
 logger = logging.getLogger(__name__)
 

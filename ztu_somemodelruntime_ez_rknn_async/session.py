@@ -32,7 +32,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 
 import numpy as np
 
-from ._core import SessionCore, build_core, read_model
+from ._core import ModelInput, SessionCore, build_core, read_model
 from ._feeds import prepare_feed
 from ._library import load_runtime
 from ._outputs import OutputPlan, join_batches, resolve_output_names, select_outputs
@@ -131,7 +131,7 @@ class InferenceSession:
 
     def __init__(
         self,
-        path_or_bytes: Any,
+        path_or_bytes: ModelInput,
         sess_options: Any = None,
         providers: Any = None,
         provider_options: Any = None,
@@ -268,6 +268,17 @@ class InferenceSession:
         """ORT-style ``{"RKNPU2ExecutionProvider": {key: str(value)}}`` of the effective options."""
         options = self._config.provider_options_dict()
         return {PROVIDER_NAME: dict(next(iter(options.values()), {}))}
+
+    def get_overridable_initializers(self) -> List[NodeArg]:
+        """``[]``: compiled RKNN models expose no initializers to override (ORT API)."""
+        self._require_core()
+        return []
+
+    def disable_fallback(self) -> None:
+        """Accepted for ORT compatibility; there is no CPU fallback to disable."""
+
+    def enable_fallback(self) -> None:
+        """Accepted for ORT compatibility; there is no CPU fallback to enable (errors are always raised)."""
 
     def get_session_options(self) -> Any:
         """The ``sess_options`` given to the constructor (a default :class:`SessionOptions` when none)."""
