@@ -420,3 +420,24 @@ def test_imap_bad_feed_midway(model: pathlib.Path) -> None:
         assert ident(next(gen)) == 1
         with pytest.raises(ez.InvalidArgumentError, match=r"shape mismatch: expected \[1, 4\], got \[2, 4\]"):
             next(gen)
+
+
+@pytest.mark.parametrize("po", [{"sequential_callbacks": False}, {"enable_pacing": True},
+                                {"sequential_callbacks": "off", "threads_per_core": 3}])
+def test_unordered_and_paced_delivery_is_exactly_once(model: pathlib.Path, sim: Any, po: Dict[str, Any]) -> None:
+    sim.set_latency_override(150)
+    sim.set_jitter(0.9)
+    seen: List[int] = []
+    done = threading.Event()
+    n = 120
+    with InferenceSession(model, provider_options=opts(schedule=[0, 1, 2], **po)) as sess:
+        def cb(r: List[np.ndarray], u: int, e: str) -> None:
+            assert e == "" and ident(r) == u
+            seen.append(u)
+            if len(seen) == n:
+                done.set()
+
+        for i in range(n):
+            sess.run_async(None, [feed(i)], cb, i)
+        assert done.wait(60)
+    assert sorted(seen) == list(range(n))
