@@ -8,7 +8,8 @@
  *     memfd_create is unavailable the buffer comes from calloc and fd is -1.  Buffers start zeroed.
  *   - rknn_create_mem_from_fd: data lives at virt_addr + offset and `size - offset` bytes are usable; a NULL
  *     virt_addr makes the simulator mmap `size` bytes of the fd (unmapped again at destroy; the fd itself
- *     stays the caller's).  Negative fd, size 0, offset < 0 or offset >= size: NULL.
+ *     stays the caller's).  Negative fd, size 0, offset < 0 or offset >= size, or (NULL virt_addr) a
+ *     file/memfd shorter than `size`: NULL.
  *   - rknn_create_mem_from_phys: there is no physical memory in a simulator; the call wraps `virt_addr`
  *     (NULL virt_addr: NULL) and records phys_addr.  The buffer is the caller's.
  *   - rknn_destroy_mem of an unknown or already destroyed object: RKNN_ERR_PARAM_INVALID and a violation,
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sim_api_priv.h"
@@ -183,6 +185,12 @@ rknn_tensor_mem *rknn_create_mem_from_fd(rknn_context ctx, int32_t fd, void *vir
     if (m == NULL)
         goto out;
     if (virt_addr == NULL) {
+        /* A mapping beyond the end of a file/memfd would SIGBUS on first touch: refuse it up front. */
+        struct stat st;
+        if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < size)) {
+            free(m);
+            goto out;
+        }
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
             free(m);

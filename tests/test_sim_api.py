@@ -936,6 +936,8 @@ def test_memory_objects(rt: Rt) -> None:
         assert wrapped and wrapped.contents.virt_addr == mc.virt_addr
         assert rt.api.rknn_destroy_mem(h, imp) == 0 and rt.api.rknn_destroy_mem(h, wrapped) == 0
     assert not rt.api.rknn_create_mem_from_fd(h, -1, None, 64, 0)
+    if mc.fd >= 0:
+        assert not rt.api.rknn_create_mem_from_fd(h, mc.fd, None, 128, 0)  # beyond the end of the memfd
     assert not rt.api.rknn_create_mem_from_fd(h, 0, None, 64, 64)
     buf = ctypes.create_string_buffer(32)
     phys = rt.api.rknn_create_mem_from_phys(h, 0x1000, ctypes.cast(buf, ctypes.c_void_p), 32)
