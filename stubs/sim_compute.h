@@ -15,7 +15,9 @@
 
 #include "sim_internal.h"
 
+#ifndef SIM_HIDDEN
 #define SIM_HIDDEN __attribute__((visibility("hidden")))
+#endif
 
 /* IEEE binary16 <-> binary32, round-to-nearest-even, inf/nan/subnormals handled. */
 SIM_HIDDEN float sim_half_to_float(uint16_t h);

@@ -494,7 +494,7 @@ static int parse_body(const char *data, size_t len, sim_model *m)
     return SIM_OK;
 }
 
-__attribute__((visibility("hidden"))) int sim_parse_native(const uint8_t *data, size_t len, sim_model *out)
+int sim_parse_native(const uint8_t *data, size_t len, sim_model *out)
 {
     if (data == NULL || out == NULL) {
         if (out != NULL)
