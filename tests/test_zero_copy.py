@@ -1112,3 +1112,43 @@ def test_session_zero_copy_matches_copy_path_for_ranks_and_dtypes(sim: Any, tmp_
         sess.run_with_iobinding(binding)
         np.testing.assert_array_equal(z.numpy(), (x + 1) + (y - 2))
         del binding, xv, yv, z
+
+
+def test_values_created_and_dropped_on_many_threads(sim: Any, make_engine: EngineFactory,
+                                                    tmp_path: pathlib.Path) -> None:
+    engine = make_engine(_write(tmp_path, IMG_IN, IMG_OUT, latency_us=200))
+    start = sim.counter("live_mems")
+    errors: List[BaseException] = []
+
+    def runner(seed: int) -> None:
+        try:
+            for k in range(6):
+                x, y = _feeds(seed + k)
+                b = _bound(engine, {"x": x, "y": y})  # fresh values every iteration; the old ones are dropped
+                engine.run(b)
+                np.testing.assert_array_equal(b.get_outputs()[1].numpy(),
+                                              simulator.expected_outputs(IMG_IN, IMG_OUT, [x, y])[1])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def churn(seed: int) -> None:
+        try:
+            for k in range(20):
+                v = OrtValue.ortvalue_from_numpy(_feeds(seed + k)[1], "rknpu2", session=engine, name="y",
+                                                 io_kind="input")
+                v.numpy()
+                cycle: List[Any] = [v]
+                cycle.append(cycle)  # some go through the cyclic collector, on whichever thread runs it
+                del v, cycle
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(i * 100,)) for i in range(2)]
+    threads += [threading.Thread(target=churn, args=(1000 + i * 100,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    gc.collect()
+    assert not errors, errors
+    assert sim.counter("live_mems") == start
