@@ -304,9 +304,35 @@ def test_per_core_counts_follow_the_weights(
     total = sum(weights.values())
     lead = max_lead if max_lead is not None else 2
     for core, w in weights.items():
-        # Bounded lead: a core is never more than `lead` rounds away from its weighted share.
-        assert abs(stats.tasks_per_core[core] - n * w / total) <= lead * w, stats.tasks_per_core
+        # Bounded lead: rounds (count / weight) of any two cores differ by less than lead + 1 / w.
+        bound = lead if len(set(weights.values())) == 1 else w * (lead + 1)
+        assert abs(stats.tasks_per_core[core] - n * w / total) <= bound, stats.tasks_per_core
     assert sum(stats.tasks_per_core.values()) == n
+
+
+@settings(max_examples=10)
+@given(
+    weights=st.lists(st.integers(1, 3), min_size=2, max_size=3),
+    per_core=st.integers(1, 2),
+    max_lead=st.integers(1, 3),
+    seed=st.integers(0, 1000),
+)
+def test_counts_stay_within_the_lead_bound_for_any_weights(
+    weights: List[int], per_core: int, max_lead: int, seed: int
+) -> None:
+    rnd = random.Random(seed)
+    schedule = dict(enumerate(weights))
+    d = make(cores=sorted(schedule), per_core=per_core, weights=schedule, max_lead=max_lead)
+    rec = Recorder()
+    n = 90
+    for i in range(n):
+        d.submit(sleeper(rnd.choice([0.0, 0.0, 0.0003])), rec(i))
+    wait_until(lambda: rec.count() == n, "all deliveries")
+    counts = d.stats().tasks_per_core
+    d.close()
+    total = sum(weights)
+    for core, w in schedule.items():
+        assert abs(counts[core] - n * w / total) < w * (max_lead + 1), (schedule, counts)
 
 
 def test_an_idle_core_does_not_wait_behind_a_busy_one_but_its_lead_is_bounded(closing: List[Dispatcher]) -> None:

@@ -19,9 +19,10 @@ enforced by a stride/credit rule instead of by pre-assignment:
   eligible slots the core with the smallest pass wins (ties: longest idle), which reproduces the
   round-robin schedule exactly when latencies are equal.
 
-``max_lead`` therefore bounds how far the per-core counts can drift from the weights
-(``|count_k - n * w_k / W| <= max_lead * w_k``), while jitter inside that bound never leaves a core idle.
-``max_lead=1`` is a strict lock-step schedule.
+``max_lead`` therefore bounds how far the per-core counts can drift from the weights: every core's
+rounds ``count_k / w_k`` stay within ``max_lead + 1 / w_k`` of the most lagging core, hence
+``|count_k - n * w_k / W| < w_k * (max_lead + 1)`` (``<= max_lead`` with equal weights), while
+jitter inside that bound never leaves a core idle.  ``max_lead=1`` is a strict lock-step schedule.
 
 Measured with ``benchmarks/dispatch_overhead.py --simulate-only`` (a deterministic virtual-time
 simulation of the policies: 3 equal cores, equal weights, 6000 tasks, queue of 6, producer always
@@ -52,7 +53,7 @@ noise (about +/-5 %; the benchmark's peer and per-core baselines have no callbac
 are optimistic), which is why the choice rests on the deterministic simulation.
 
 Choice: the shared queue with ``max_lead`` defaulting to two rounds per slot of a core.  It keeps the
-peer's meaning of the weights (long-run counts within ``max_lead * w_k`` tasks of the schedule,
+peer's meaning of the weights (counts within ``w_k * (max_lead + 1)`` tasks of the schedule,
 exactly the schedule when every slot is idle), removes head-of-line blocking (better than the peer
 in every scenario), and with the moderate jitter of a real NPU it is within 0.6 % of work-conserving.
 A larger lead buys throughput only with heavy-tailed latencies, at the price of a larger count skew;
