@@ -1152,3 +1152,42 @@ def test_values_created_and_dropped_on_many_threads(sim: Any, make_engine: Engin
     gc.collect()
     assert not errors, errors
     assert sim.counter("live_mems") == start
+
+
+def test_nc1hwc2_native_input_gets_a_synthesised_nhwc_attribute(sim: Any, make_engine: EngineFactory,
+                                                                tmp_path: pathlib.Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes that report an NC1HWC2 native input and no NHWC form: zero copy binds an NHWC attr it builds."""
+    original = RknnContext.native_input_attr
+
+    def nc1hwc2(self: RknnContext, index: int) -> TensorAttr:
+        a = original(self, index)
+        if a.n_dims != 4:
+            return a
+        n, h, w, c = a.dims
+        c2 = 8
+        c1 = -(-c // c2)
+        elems = n * c1 * h * w * c2
+        return dataclasses.replace(a, n_dims=5, dims=(n, c1, h, w, c2), fmt=NC1HWC2, n_elems=elems, size=elems * 2,
+                                   size_with_stride=elems * 2, w_stride=0)
+
+    def no_nhwc(self: RknnContext, index: int) -> TensorAttr:
+        raise RknnError(-5, "rknn_query(RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR)")
+
+    monkeypatch.setattr(RknnContext, "native_input_attr", nc1hwc2)
+    monkeypatch.setattr(RknnContext, "native_nhwc_input_attr", no_nhwc)
+    engine = make_engine(_write(tmp_path, IMG_IN, IMG_OUT))
+    port = engine.port("input", "x")
+    assert (port.native.fmt, port.native.dims, port.native.pass_through) == (NHWC, (1, 4, 5, 3), 0)
+    assert (port.native.w_stride, port.native.size, port.native.size_with_stride) == (5, 120, 120)
+    x, y = _feeds(9)
+    b = _bound(engine, {"x": x, "y": y})
+    engine.run(b)
+    np.testing.assert_array_equal(b.get_outputs()[0].numpy().astype(np.float32),
+                                  simulator.expected_outputs(IMG_IN, IMG_OUT, [x, y])[0])
+    native = make_engine(_write(tmp_path, IMG_IN, IMG_OUT, name="n.rknn"), zero_copy_layout="native")
+    nport = native.port("input", "x")
+    assert (nport.native.fmt, nport.native.pass_through, nport.layout.kind) == (NC1HWC2, 1, "nc1hwc2")
+    v = OrtValue.ortvalue_from_numpy(x, "rknpu2", session=native, name="x", io_kind="input")
+    assert v.memory_info()["fmt"] == NC1HWC2 and v.memory_info()["pass_through"] is True
+    np.testing.assert_array_equal(v.numpy(), x)  # NCHW -> NC1HWC2 -> NCHW
