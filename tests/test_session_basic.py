@@ -43,7 +43,7 @@ def test_public_surface() -> None:
     for name in ez.__all__:
         assert hasattr(ez, name), name
     assert ez.get_available_providers() == ["RKNPU2ExecutionProvider"]
-    assert isinstance(ez.__version__, str) and ez.__version__
+    assert isinstance(ez.__version__, str) and ez.__version__ and ez.__version__ != "0+unknown"
     sig = inspect.signature(InferenceSession.__init__)
     assert list(sig.parameters)[1:5] == ["path_or_bytes", "sess_options", "providers", "provider_options"]
     assert sig.parameters["use_weight_from"].kind is inspect.Parameter.KEYWORD_ONLY

@@ -74,14 +74,26 @@ __all__ = [
 
 
 def _read_version() -> str:
+    """The installed distribution's version; in a source checkout, ``pyproject.toml``'s; else ``"0+unknown"``."""
     try:
         from importlib.metadata import PackageNotFoundError, version
     except ImportError:  # pragma: no cover - Python < 3.8
-        return "0+unknown"
+        pass
+    else:
+        try:
+            return version("ztu_somemodelruntime_ez_rknn_async")
+        except PackageNotFoundError:
+            pass
+    import os
+    import re
+
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
     try:
-        return version("ztu_somemodelruntime_ez_rknn_async")
-    except PackageNotFoundError:
-        return "0+unknown"
+        with open(pyproject, encoding="utf-8") as f:
+            match = re.search(r'^version = "([^"]+)"$', f.read(), re.MULTILINE)
+    except OSError:
+        match = None
+    return match.group(1) if match else "0+unknown"
 
 
 __version__: str = _read_version()
