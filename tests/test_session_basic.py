@@ -348,3 +348,15 @@ def test_docstring_examples_run(module: str, sim_library: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_import_loads_no_native_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import ztu_somemodelruntime_ez_rknn_async as ez, ctypes\n"
+            "ez.get_available_providers(); ez.make_provider_options()\n"
+            "maps = open('/proc/self/maps').read()\n"
+            "assert 'librknnrt' not in maps, [l for l in maps.splitlines() if 'rknn' in l]\n")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(root))
