@@ -12,6 +12,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import threading
 import zlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -1264,6 +1265,200 @@ def test_custom_op_init_failure_and_skip(rt: Rt) -> None:
     assert rt.api.rknn_register_custom_ops(h, ctypes.byref(skip.struct), 1) == 0
     assert rt.run(h) == 0 and skip.calls["compute"] == 0  # the built-in (sum) implementation
     np.testing.assert_array_equal(rt.outputs(h, [(4,)])[0], np.ones(4, np.float32))
+
+
+# --------------------------------------------------------------------------------------------------
+# Misuse fuzz: random call sequences with bad handles, sizes, indices, formats and pointers
+
+MISUSE_SCRIPT = r'''
+import ctypes, random, sys
+sys.path.insert(0, sys.argv[4])
+from ztu_somemodelruntime_ez_rknn_async import _abi
+lib = ctypes.CDLL(sys.argv[1])
+api = _abi.bind(lib)
+lib.rknn_sim_set_latency_override.argtypes = [ctypes.c_int64]
+lib.rknn_sim_set_latency_override(0)
+rng = random.Random(int(sys.argv[2]))
+models = sys.stdin.read().split("\n=====\n")
+KNOWN = {0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -13}
+handles, dead, mems, outs_given = [], [], [], []
+keep = []
+cb = _abi.rknn_custom_op_callback(lambda *a: 0)
+def pick_handle():
+    pool = handles + dead + [0, 12345, 2**64 - 1]
+    return rng.choice(pool)
+def check(rc, what):
+    if rc not in KNOWN:
+        print("unexpected", rc, what); sys.exit(3)
+for step in range(int(sys.argv[3])):
+    op = rng.randrange(15)
+    if op == 0 or not handles:
+        data = rng.choice(models).encode()
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(len(data) + 1)]
+        ctx = ctypes.c_uint64(0)
+        flags = rng.choice([0, 0, 0, 0x8, 0x10, 0x20, 0x100, 0x200, 0x4000, 0x40000])
+        ext = _abi.rknn_init_extend()
+        ext.ctx = pick_handle()
+        rc = api.rknn_init(ctypes.byref(ctx), data, len(data), flags, ctypes.byref(ext) if rng.random() < 0.5 else None)
+        check(rc, "init")
+        if rc == 0:
+            handles.append(ctx.value)
+    elif op == 1:
+        h = pick_handle()
+        rc = api.rknn_destroy(h)
+        check(rc, "destroy")
+        if rc == 0:
+            handles.remove(h); dead.append(h)
+    elif op == 2:
+        a, b = ctypes.c_uint64(pick_handle()), ctypes.c_uint64(0)
+        rc = api.rknn_dup_context(ctypes.byref(a), ctypes.byref(b))
+        check(rc, "dup")
+        if rc == 0:
+            handles.append(b.value)
+    elif op == 3:
+        size = rng.choice([0, 7, 8, 372, 376, 511, 512, 1024, 33040, 40000])
+        buf = ctypes.create_string_buffer(max(size, 1))
+        if size >= 4:
+            ctypes.c_uint32.from_buffer(buf, 0).value = rng.choice([0, 1, 2, 300, 2**32 - 1])
+        check(api.rknn_query(pick_handle(), rng.randrange(-2, 21), buf, size), "query")
+    elif op == 4:
+        n = rng.randrange(0, 4)
+        ins = (_abi.rknn_input * max(n, 1))()
+        for k in range(n):
+            size = rng.choice([0, 1, 16, 64, 4096])
+            b = ctypes.create_string_buffer(max(size, 1)); keep.append(b)
+            ins[k].index = rng.choice([0, 1, 2, 7])
+            ins[k].buf = ctypes.addressof(b) if rng.random() < 0.9 else None
+            ins[k].size = size
+            ins[k].pass_through = rng.choice([0, 0, 1])
+            ins[k].type = rng.randrange(-1, 13)
+            ins[k].fmt = rng.randrange(-1, 5)
+        check(api.rknn_inputs_set(pick_handle(), n, ins), "inputs_set")
+    elif op == 5:
+        if handles and rng.random() < 0.7:
+            # a well-formed inference on a live context (zero-copy bindings sometimes), mixed with misuse
+            h = rng.choice(handles)
+            io = _abi.rknn_input_output_num()
+            if api.rknn_query(h, 0, ctypes.byref(io), 8) == 0:
+                ins = (_abi.rknn_input * io.n_input)()
+                for k in range(io.n_input):
+                    a = _abi.rknn_tensor_attr(); a.index = k
+                    api.rknn_query(h, 14, ctypes.byref(a), 376)
+                    b = ctypes.create_string_buffer(max(4 * a.n_elems, 1)); keep.append(b)
+                    ins[k].index, ins[k].buf, ins[k].size, ins[k].type = k, ctypes.addressof(b), 4 * a.n_elems, 0
+                    ins[k].fmt = 0 if a.n_dims == 4 else 3
+                    if rng.random() < 0.2:
+                        api.rknn_query(h, 16, ctypes.byref(a), 376)
+                        m = api.rknn_create_mem(h, max(a.size_with_stride, a.size, 1))
+                        if m:
+                            mems.append(m)
+                            check(api.rknn_set_io_mem(h, m, ctypes.byref(a)), "set_io_mem valid")
+                check(api.rknn_inputs_set(h, io.n_input, ins), "inputs_set valid")
+                check(api.rknn_run(h, None), "run valid")
+                outs = (_abi.rknn_output * io.n_output)()
+                for k in range(io.n_output):
+                    outs[k].index, outs[k].want_float = k, rng.choice([0, 1])
+                rc = api.rknn_outputs_get(h, io.n_output, outs, None)
+                check(rc, "outputs_get valid")
+                if rc == 0:
+                    outs_given.append((h, io.n_output, outs))
+        else:
+            check(api.rknn_run(pick_handle(), None), "run")
+    elif op == 6:
+        n = rng.randrange(0, 4)
+        outs = (_abi.rknn_output * max(n, 1))()
+        for k in range(n):
+            outs[k].index = rng.choice([0, 1, 5])
+            outs[k].want_float = rng.choice([0, 1])
+            if rng.random() < 0.3:
+                size = rng.choice([0, 4, 64, 4096])
+                b = ctypes.create_string_buffer(max(size, 1)); keep.append(b)
+                outs[k].is_prealloc, outs[k].buf, outs[k].size = 1, ctypes.addressof(b), size
+        h = pick_handle()
+        rc = api.rknn_outputs_get(h, n, outs, None)
+        check(rc, "outputs_get")
+        if rc == 0:
+            outs_given.append((h, n, outs))
+    elif op == 7:
+        if outs_given and rng.random() < 0.8:
+            h, n, outs = rng.choice(outs_given)  # possibly released already: a violation, never a crash
+            check(api.rknn_outputs_release(rng.choice([h, pick_handle()]), n, outs), "release")
+        else:
+            check(api.rknn_outputs_release(pick_handle(), 0, None), "release0")
+    elif op == 8:
+        m = rng.choice([lambda: api.rknn_create_mem(pick_handle(), rng.choice([0, 1, 64, 4096])),
+                        lambda: api.rknn_create_mem2(pick_handle(), rng.choice([0, 64]), rng.choice([0, 1, 2, 3, 0x20000, 8]))])()
+        if m:
+            mems.append(m)
+    elif op == 9:
+        if mems and rng.random() < 0.8:
+            m = rng.choice(mems)  # possibly destroyed already
+        else:
+            fake = _abi.rknn_tensor_mem(); keep.append(fake); m = ctypes.pointer(fake)
+        check(api.rknn_destroy_mem(pick_handle(), m), "destroy_mem")
+    elif op == 10:
+        a = _abi.rknn_tensor_attr()
+        h = pick_handle()
+        a.index = rng.randrange(0, 3)
+        api.rknn_query(h, rng.choice([1, 2, 8, 9, 10, 11]), ctypes.byref(a), ctypes.sizeof(a))
+        field = rng.choice(["index", "fmt", "type", "w_stride", "h_stride", "pass_through", "none"])
+        if field != "none":
+            setattr(a, field, rng.randrange(0, 20))
+        if mems and rng.random() < 0.8:
+            m = rng.choice(mems)
+        else:
+            fake = _abi.rknn_tensor_mem(); keep.append(fake); m = ctypes.pointer(fake)
+        check(api.rknn_set_io_mem(h, m, ctypes.byref(a)), "set_io_mem")
+    elif op == 11:
+        n = rng.randrange(0, 3)
+        attrs = (_abi.rknn_tensor_attr * max(n, 1))()
+        for k in range(n):
+            attrs[k].index = rng.randrange(0, 3)
+            attrs[k].n_dims = rng.randrange(0, 17)
+            attrs[k].fmt = rng.randrange(0, 4)
+            for d in range(16):
+                attrs[k].dims[d] = rng.choice([0, 1, 2, 3, 4, 2**32 - 1])
+        check(api.rknn_set_input_shapes(pick_handle(), n, attrs), "set_input_shapes")
+    elif op == 12:
+        if mems:
+            check(api.rknn_mem_sync(pick_handle(), rng.choice(mems), rng.randrange(-1, 5)), "mem_sync")
+        check(api.rknn_set_core_mask(pick_handle(), rng.choice([0, 1, 2, 3, 4, 5, 7, 8, 0xFFFF, 0x10000])), "mask")
+    elif op == 13:
+        n = rng.randrange(0, 3)
+        ops = (_abi.rknn_custom_op * max(n, 1))()
+        for k in range(n):
+            ops[k].op_type = rng.choice([b"cstA", b"cstB", b""])
+            ops[k].target = rng.choice([0, 1, 2])
+            if rng.random() < 0.8:
+                ops[k].compute = cb
+        check(api.rknn_register_custom_ops(pick_handle(), ops if rng.random() < 0.9 else None, n), "register")
+    else:
+        for m in list(mems):
+            if rng.random() < 0.3:
+                check(api.rknn_destroy_mem(rng.choice(handles) if handles else 0, m), "destroy_mem2")
+for m in mems:
+    api.rknn_destroy_mem(handles[0] if handles else 0, m)
+for h in list(handles):
+    check(api.rknn_destroy(h), "final destroy")
+print("steps done")
+'''
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_random_misuse_never_crashes(api_library: str, tmp_path: pathlib.Path, seed: int) -> None:
+    models = "\n=====\n".join([
+        "RKNN-SIM 1\ninput x float32 1,3,2,2\ninput z int8 4 scale=0.5\noutput y int8 1,2,2,2 scale=0.1 zp=3\nend\n",
+        "RKNN-SIM 1\nweights w\ninput x float16 4\noutput y float32 4\noutput w uint8 2,2\nend\n",
+        "RKNN-SIM 1\nweights_from w\ninput x float32 2\noutput y float32 2\nend\n",
+        "RKNN-SIM 1\nop custom cstA\nop_attr k int64 1\ninput x float32 2\noutput y float32 2\nend\n",
+        "RKNN-SIM 1\ninput x float32 1,3,2,2 shapes=1,3,2,2;1,3,4,4\ninput v int8 2 scale=1 shapes=2;3\n"
+        "output y float32 1,3,2,2 shapes=1,3,2,2;1,3,4,4\nend\n",
+    ])
+    proc = subprocess.run([sys.executable, "-c", MISUSE_SCRIPT, api_library, str(seed), "3000", str(REPO)],
+                          input=models.encode(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    text = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0 and "steps done" in text, text[-4000:]
 
 
 # --------------------------------------------------------------------------------------------------
