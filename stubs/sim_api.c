@@ -246,6 +246,18 @@ int rknn_init(rknn_context *context, void *model, uint32_t size, uint32_t flag, 
         }
         data = file;
     }
+    /* rknn_init_extend.real_model_offset/real_model_size (1.4.0+): the model sits inside a bigger buffer or
+     * file.  CHOICE: a window outside the data is PARAM_INVALID; size 0 means "to the end". */
+    if (extend != NULL && (extend->real_model_offset != 0 || extend->real_model_size != 0)) {
+        uint64_t off = (uint64_t)(int64_t)extend->real_model_offset;
+        if (extend->real_model_offset < 0 || off > len ||
+            (extend->real_model_size != 0 && extend->real_model_size > len - off)) {
+            free(file);
+            return SIM_ERR_PARAM;
+        }
+        data += off;
+        len = extend->real_model_size != 0 ? extend->real_model_size : len - off;
+    }
     shared_model *sm = calloc(1, sizeof *sm);
     if (sm == NULL) {
         free(file);

@@ -252,6 +252,25 @@ def test_init_from_bytes_and_path_and_bad_models(rt: Rt) -> None:
     assert rt.init_rc(path, flags=0x3)[0] == -5  # priority value 3 does not exist
 
 
+def test_init_extend_real_model_window(rt: Rt) -> None:
+    path = rt.model([T("x", (1, 4))], [T("y", (1, 4))], custom_string="inner")
+    inner = path.read_bytes()
+    packed = rt.tmp / "packed.bin"
+    packed.write_bytes(b"HEADER--" + inner + b"trailer that is no model")
+    ext = _abi.rknn_init_extend()
+    ext.real_model_offset, ext.real_model_size = 8, len(inner)
+    for model in (packed, packed.read_bytes()):
+        h = rt.init(model, 0, ext)
+        cs = _abi.rknn_custom_string()
+        assert rt.query(h, _abi.RKNN_QUERY_CUSTOM_STRING, cs) == 0 and cs.string == b"inner"
+    ext.real_model_size = 0  # to the end: the trailer makes it invalid
+    assert rt.init_rc(packed, 0, ext)[0] == -6
+    ext.real_model_offset, ext.real_model_size = 8, 10**6
+    assert rt.init_rc(packed, 0, ext)[0] == -5
+    ext.real_model_offset, ext.real_model_size = -1, 0
+    assert rt.init_rc(packed, 0, ext)[0] == -5
+
+
 def test_handles_are_checked(rt: Rt) -> None:
     h = rt.open([T("x", (2,))], [T("y", (2,))])
     assert rt.destroy(h) == 0
