@@ -360,3 +360,15 @@ def test_import_loads_no_native_library() -> None:
             "assert 'librknnrt' not in maps, [l for l in maps.splitlines() if 'rknn' in l]\n")
     root = pathlib.Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(root))
+
+
+def test_run_executes_inline_on_the_callers_thread(img_model: pathlib.Path) -> None:
+    a = rng_input((1, 3, 4, 5), 0)
+    with InferenceSession(img_model, provider_options=opts(schedule=[0, 1], threads_per_core=2)) as sess:
+        for _ in range(3):
+            sess.run(None, [a, a])
+        st = sess.get_stats()
+        assert st["inline_runs"] == 3 and st["submitted"] == 0  # no task went through the worker queue
+        sess.run(None, [a, a], {"run_timeout_ms": 5000})  # a bounded run goes to a worker instead
+        st = sess.get_stats()
+        assert st["inline_runs"] == 3 and st["submitted"] == 1
