@@ -475,3 +475,23 @@ def test_soak_memory_is_stable(model: pathlib.Path, sim: Any) -> None:
         gc.collect()
         growth = sys.getallocatedblocks() - before
     assert growth < 2000, growth  # far below one block per task (20 000 tasks ran)
+
+
+def test_sync_runs_from_many_threads_use_all_contexts(model: pathlib.Path, sim: Any) -> None:
+    sim.set_latency_override(5000)
+    sim.reset_counters()
+    with InferenceSession(model, provider_options=opts(schedule=[0, 1, 2])) as sess:
+        def hammer(t: int) -> None:
+            for k in range(15):
+                assert ident(sess.run(None, [feed(t * 100 + k)])) == t * 100 + k
+
+        threads = [threading.Thread(target=hammer, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        st = sess.get_stats()
+    assert st["inline_runs"] == 90
+    # the GIL is released inside rknn_run: runs overlapped, on every core
+    assert sim.counter("max_concurrent_runs") >= 2
+    assert all(sim.counter("runs_core{}".format(c)) > 0 for c in range(3))
