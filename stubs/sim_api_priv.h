@@ -67,6 +67,7 @@ typedef struct binding {
     int form;                 /* FORM_* */
     int pass_through;         /* inputs: buffer already in the model type (native) */
     uint32_t w_stride;        /* NHWC row pitch in pixels (0 = W) */
+    uint32_t h_stride;        /* NHWC rows per image (0 = H), multi-batch padding */
     uint32_t c1, c2;          /* NC1HWC2 */
     uint64_t bytes;           /* bytes the buffer must hold */
 } binding;

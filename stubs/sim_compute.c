@@ -197,34 +197,38 @@ uint32_t sim_c2_for_type(int32_t type)
         }                                                                                                       \
     } while (0)
 
-void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride)
+void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride,
+                      uint32_t h_stride)
 {
     const unsigned char *s = src;
     unsigned char *o = dst;
     size_t N = d[0], C = d[1], H = d[2], W = d[3];
     size_t WS = (w_stride > W) ? w_stride : W;
+    size_t HS = (h_stride > H) ? h_stride : H;
     for (size_t n = 0; n < N; n++)
         for (size_t c = 0; c < C; c++)
             for (size_t h = 0; h < H; h++) {
                 unsigned char *orow = o + ((n * C + c) * H + h) * W * es;
-                const unsigned char *srow = s + ((n * H + h) * WS * C + c) * es;
+                const unsigned char *srow = s + ((n * HS + h) * WS * C + c) * es;
                 for (size_t w = 0; w < W; w++)
                     COPY_ELEM(orow + w * es, srow + w * C * es, es);
             }
 }
 
-void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride)
+void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t d[4], size_t es, uint32_t w_stride,
+                      uint32_t h_stride)
 {
     const unsigned char *s = src;
     unsigned char *o = dst;
     size_t N = d[0], C = d[1], H = d[2], W = d[3];
     size_t WS = (w_stride > W) ? w_stride : W;
-    if (WS > W)
-        memset(o, 0, N * H * WS * C * es);
+    size_t HS = (h_stride > H) ? h_stride : H;
+    if (WS > W || HS > H)
+        memset(o, 0, N * HS * WS * C * es);
     for (size_t n = 0; n < N; n++)
         for (size_t h = 0; h < H; h++)
             for (size_t w = 0; w < W; w++) {
-                unsigned char *opix = o + ((n * H + h) * WS + w) * C * es;
+                unsigned char *opix = o + ((n * HS + h) * WS + w) * C * es;
                 const unsigned char *spix = s + ((n * C * H + h) * W + w) * es;
                 for (size_t c = 0; c < C; c++)
                     COPY_ELEM(opix + c * es, spix + c * H * W * es, es);

@@ -40,9 +40,12 @@ SIM_HIDDEN void sim_store_real(void *buf, size_t i, const sim_tensor *t, float x
 SIM_HIDDEN uint32_t sim_c2_for_type(int32_t type);
 
 /* Layout copies of element size `esize`.  `nchw` = logical [N,C,H,W] dims.
- * NHWC buffers may have rows padded to `w_stride` pixels (0 or <= W means dense). */
-SIM_HIDDEN void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t nchw[4], size_t esize, uint32_t w_stride);
-SIM_HIDDEN void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t nchw[4], size_t esize, uint32_t w_stride);
+ * NHWC buffers may have rows padded to `w_stride` pixels and images padded to `h_stride` rows (0 or a value
+ * not above W / H means dense); padding is zero-filled when written. */
+SIM_HIDDEN void sim_nhwc_to_nchw(const void *src, void *dst, const uint32_t nchw[4], size_t esize, uint32_t w_stride,
+                                 uint32_t h_stride);
+SIM_HIDDEN void sim_nchw_to_nhwc(const void *src, void *dst, const uint32_t nchw[4], size_t esize, uint32_t w_stride,
+                                 uint32_t h_stride);
 /* NC1HWC2: C2 fastest, then W, H, C1, N; channels >= C are zero padding. */
 SIM_HIDDEN void sim_nchw_to_nc1hwc2(const void *src, void *dst, const uint32_t nchw[4], uint32_t c1, uint32_t c2,
                                     size_t esize);

@@ -19,18 +19,25 @@ static int is_source_type(int32_t t)
     return t == RKNN_TENSOR_FLOAT32 || t == RKNN_TENSOR_FLOAT16 || t == RKNN_TENSOR_UINT8 || t == RKNN_TENSOR_INT8;
 }
 
-/* Bytes a source buffer of (type, fmt, w_stride) needs for tensor t with logical dims d. */
-static uint64_t source_bytes(const sim_tensor *t, const uint32_t *d, int32_t type, int form, uint32_t w_stride)
+/* Bytes a buffer of (type, form, strides) needs for tensor t with logical dims d. */
+static uint64_t source_bytes(const sim_tensor *t, const uint32_t *d, int32_t type, int form, uint32_t w_stride,
+                             uint32_t h_stride)
 {
     uint64_t es = esize(type);
-    if (t->n_dims == 4 && form == FORM_NHWC && w_stride > d[3])
-        return (uint64_t)d[0] * d[2] * w_stride * d[1] * es;
+    if (t->n_dims == 4 && form == FORM_NHWC && (w_stride > d[3] || h_stride > d[2])) {
+        const uint64_t f[5] = { d[0], h_stride > d[2] ? h_stride : d[2], w_stride > d[3] ? w_stride : d[3], d[1], es };
+        uint64_t bytes = 1;
+        for (int k = 0; k < 5; k++)
+            if (__builtin_mul_overflow(bytes, f[k], &bytes))
+                return UINT64_MAX; /* absurd strides: no memory is big enough */
+        return bytes;
+    }
     return dims_elems(t->n_dims, d) * es;
 }
 
 /* Converts one input buffer into `held` (which holds n elements of t->type). */
 static int convert_in(const sim_tensor *t, const uint32_t *d, const void *src, int32_t type, int form,
-                      int pass_through, uint32_t w_stride, void *held)
+                      int pass_through, uint32_t w_stride, uint32_t h_stride, void *held)
 {
     uint64_t n = dims_elems(t->n_dims, d);
     uint32_t es = esize(type);
@@ -40,7 +47,7 @@ static int convert_in(const sim_tensor *t, const uint32_t *d, const void *src, i
         tmp = malloc(n > 0 ? n * es : 1);
         if (tmp == NULL)
             return SIM_ERR_MALLOC;
-        sim_nhwc_to_nchw(src, tmp, d, es, w_stride);
+        sim_nhwc_to_nchw(src, tmp, d, es, w_stride, h_stride);
         logical = tmp;
     }
     if (pass_through || (type == t->type && (t->qnt_type != 2 || type == RKNN_TENSOR_INT8))) {
@@ -116,7 +123,7 @@ int rknn_inputs_set(rknn_context context, uint32_t n_inputs, rknn_input inputs[]
                 rc = SIM_ERR_INPUT;
                 goto out;
             }
-            need = source_bytes(t, d, in->type, source_form(t, in->fmt), 0);
+            need = source_bytes(t, d, in->type, source_form(t, in->fmt), 0, 0);
         }
         if (in->size < need) {
             sim_log("rknn_inputs_set: param input size(%u) < model input size(%llu)", in->size,
@@ -134,7 +141,7 @@ int rknn_inputs_set(rknn_context context, uint32_t n_inputs, rknn_input inputs[]
             /* pass_through 1: the native form (NATIVE_INPUT_ATTR): NHWC in the model type for 4-D. */
             int form = in->pass_through ? (t->n_dims == 4 ? FORM_NHWC : FORM_LOGICAL) : source_form(t, in->fmt);
             int32_t type = in->pass_through ? t->type : (int32_t)in->type;
-            rc = convert_in(t, d, in->buf, type, form, in->pass_through, 0, c->in_held[in->index]);
+            rc = convert_in(t, d, in->buf, type, form, in->pass_through, 0, 0, c->in_held[in->index]);
         }
     }
     if (rc != SIM_OK)
@@ -158,7 +165,7 @@ out:
 /* Output conversion: held form -> destination buffer                                                     */
 
 static int convert_out(const sim_tensor *t, const uint32_t *d, const void *held, void *dst, int32_t type, int form,
-                       uint32_t c1, uint32_t c2, uint32_t w_stride)
+                       uint32_t c1, uint32_t c2, uint32_t w_stride, uint32_t h_stride)
 {
     uint64_t n = dims_elems(t->n_dims, d);
     uint32_t es = esize(type);
@@ -177,7 +184,7 @@ static int convert_out(const sim_tensor *t, const uint32_t *d, const void *held,
     }
     if (tmp != NULL) {
         if (form == FORM_NHWC)
-            sim_nchw_to_nhwc(tmp, dst, d, es, w_stride);
+            sim_nchw_to_nhwc(tmp, dst, d, es, w_stride, h_stride);
         else
             sim_nchw_to_nc1hwc2(tmp, dst, d, c1, c2, es);
         free(tmp);
@@ -268,7 +275,7 @@ int rknn_outputs_get(rknn_context context, uint32_t n_outputs, rknn_output outpu
             o->buf = buf;
             o->size = (uint32_t)need;
         }
-        convert_out(t, d, c->out_held[o->index], buf, type, FORM_LOGICAL, 0, 0, 0);
+        convert_out(t, d, c->out_held[o->index], buf, type, FORM_LOGICAL, 0, 0, 0, 0);
     }
     if (c->flags & RKNN_FLAG_DISABLE_FLUSH_OUTPUT_MEM_CACHE)
         sim_violation("rknn_outputs_get on a context with RKNN_FLAG_DISABLE_FLUSH_OUTPUT_MEM_CACHE");
@@ -394,17 +401,17 @@ int rknn_set_io_mem(rknn_context ctx, rknn_tensor_mem *mem, rknn_tensor_attr *at
         }
     }
     if (t->n_dims == 4 && b.form == FORM_NHWC) {
-        /* w_stride: padded row width in pixels (0 = W); h_stride (multi-batch padding) is not simulated. */
-        if (attr->w_stride != 0 && attr->w_stride < d[3])
-            goto out;
-        if (attr->h_stride != 0 && attr->h_stride != d[2])
+        /* w_stride: padded row width in pixels; h_stride: padded rows per image (multi-batch inputs); 0 = dense.
+         * CHOICE: a stride below the dimension is refused. */
+        if ((attr->w_stride != 0 && attr->w_stride < d[3]) || (attr->h_stride != 0 && attr->h_stride < d[2]))
             goto out;
         b.w_stride = attr->w_stride;
+        b.h_stride = attr->h_stride;
     }
     if (b.form == FORM_NC1HWC2)
         b.bytes = (uint64_t)d[0] * b.c1 * d[2] * d[3] * b.c2 * esize(t->type);
     else
-        b.bytes = source_bytes(t, d, b.pass_through ? t->type : b.type, b.form, b.w_stride);
+        b.bytes = source_bytes(t, d, b.pass_through ? t->type : b.type, b.form, b.w_stride, b.h_stride);
     if (avail < b.bytes) {
         sim_log("rknn_set_io_mem: memory size(%llu) < model tensor size(%llu)", (unsigned long long)avail,
                 (unsigned long long)b.bytes);
@@ -471,7 +478,7 @@ static int read_bound_inputs(sim_ctx *c)
         if (rc == SIM_OK)
             rc = convert_in(t, d, (const char *)b->mem->virt_addr + b->mem->offset,
                             b->pass_through ? t->type : b->type, b->form, b->pass_through, b->w_stride,
-                            c->in_held[i]);
+                            b->h_stride, c->in_held[i]);
         if (rc != SIM_OK)
             return rc;
     }
@@ -543,7 +550,8 @@ static int write_bound_outputs(sim_ctx *c)
             break;
         }
         rc = convert_out(&m->outputs[j], out_dims(c, j), c->out_held[j],
-                         (char *)b->mem->virt_addr + b->mem->offset, b->type, b->form, b->c1, b->c2, b->w_stride);
+                         (char *)b->mem->virt_addr + b->mem->offset, b->type, b->form, b->c1, b->c2, b->w_stride,
+                         b->h_stride);
     }
     sim_mem_unlock();
     return rc;

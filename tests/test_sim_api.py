@@ -876,6 +876,31 @@ def test_zero_copy_float_input_with_row_stride(rt: Rt) -> None:
     np.testing.assert_array_equal(rt.outputs(h, [(1, 2, 3, 4)])[0], x)
     a.w_stride = 3  # narrower than W
     assert rt.api.rknn_set_io_mem(h, m, ctypes.byref(a)) == -5
+    a.w_stride, a.h_stride = 2**31, 2**31  # absurd strides: no buffer is big enough, no overflow
+    assert rt.api.rknn_set_io_mem(h, m, ctypes.byref(a)) == -5
+
+
+def test_zero_copy_multi_batch_row_and_image_padding(rt: Rt) -> None:
+    ins, outs = [T("x", (2, 3, 2, 4), "int8", scale=0.5, zero_point=1)], [T("y", (2, 3, 2, 4), "int8", scale=0.5, zero_point=1)]
+    h = rt.open(ins, outs)
+    q = np.arange(48, dtype=np.int8).reshape(2, 3, 2, 4)
+    a = rt.attr(h, _abi.RKNN_QUERY_NATIVE_INPUT_ATTR, 0)
+    a.w_stride, a.h_stride = 5, 3
+    padded = np.full((2, 3, 5, 3), 99, np.int8)  # N, h_stride, w_stride, C
+    padded[:, :2, :4, :] = q.transpose(0, 2, 3, 1)
+    m = rt.mem(h, padded.nbytes)
+    _write(m, padded)
+    small = rt.mem(h, padded.nbytes - 1)
+    assert rt.api.rknn_set_io_mem(h, small, ctypes.byref(a)) == -5
+    assert rt.api.rknn_set_io_mem(h, m, ctypes.byref(a)) == 0
+    o = rt.attr(h, _abi.RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR, 0)
+    o.w_stride, o.h_stride = 6, 4
+    mo = rt.mem(h, 2 * 4 * 6 * 3)
+    assert rt.api.rknn_set_io_mem(h, mo, ctypes.byref(o)) == 0
+    assert rt.run(h) == 0
+    out = _read(mo, 2 * 4 * 6 * 3, np.int8).reshape(2, 4, 6, 3)
+    np.testing.assert_array_equal(out[:, :2, :4, :].transpose(0, 3, 1, 2), q)
+    assert not out[:, 2:].any() and not out[:, :, 4:].any()  # padding zero-filled
 
 
 def test_zero_copy_buffer_in_model_type_is_native(rt: Rt) -> None:
