@@ -27,7 +27,7 @@ from ._outputs import OutputPlan, select_outputs
 from .errors import RunTimeoutError, SessionClosedError
 from .profiling import TaskTrace, TraceRecorder, profile_file_name
 
-__all__ = ["Profiler", "discard", "error_text", "fail_future", "imap", "make_job", "run_timeout", "submit_internal",
+__all__ = ["Profiler", "TimedFuture", "discard", "error_text", "fail_future", "imap", "make_job", "run_timeout", "submit_internal",
            "wait"]
 
 Outputs = List[np.ndarray]
@@ -67,6 +67,31 @@ def fail_future(fut: Future, exc: BaseException) -> None:  # type: ignore[type-a
         return
     if fut.running() or fut.set_running_or_notify_cancel():
         fut.set_exception(exc)
+
+
+class TimedFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A Future whose ``result()``/``exception()`` without a timeout wait at most ``run_timeout_ms``
+    (then :class:`~.errors.RunTimeoutError`); an explicit timeout keeps the standard behaviour."""
+
+    def __init__(self, default_timeout_s: Optional[float]) -> None:
+        super().__init__()
+        self._default_timeout_s = default_timeout_s
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        if timeout is not None or self._default_timeout_s is None:
+            return super().result(timeout)
+        try:
+            return super().result(self._default_timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise run_timeout(self._default_timeout_s) from None
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        if timeout is not None or self._default_timeout_s is None:
+            return super().exception(timeout)
+        try:
+            return super().exception(self._default_timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise run_timeout(self._default_timeout_s) from None
 
 
 class Profiler:

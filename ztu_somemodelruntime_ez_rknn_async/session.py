@@ -19,16 +19,14 @@ Execution paths:
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import dataclasses
 import logging
 import operator
 import re
-import threading
 import warnings
 import weakref
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
 
 import numpy as np
 
@@ -37,9 +35,10 @@ from ._feeds import prepare_feed
 from ._library import load_runtime
 from ._outputs import OutputPlan, join_batches, resolve_output_names, select_outputs
 from ._runner import SlotRunner
+from ._pipeline import Pipeline, check_depth
 from ._tasks import (
     Profiler,
-    discard,
+    TimedFuture,
     error_text,
     fail_future,
     imap,
@@ -70,30 +69,6 @@ Outputs = List[np.ndarray]
 Callback = Callable[[Outputs, Any, str], Any]
 
 _MIN_SDK = (2, 4, 1)
-
-
-class _SessionFuture(concurrent.futures.Future):  # type: ignore[type-arg]
-    """A Future whose ``result()``/``exception()`` without a timeout wait at most ``run_timeout_ms``."""
-
-    def __init__(self, default_timeout_s: Optional[float]) -> None:
-        super().__init__()
-        self._default_timeout_s = default_timeout_s
-
-    def result(self, timeout: Optional[float] = None) -> Any:
-        if timeout is not None or self._default_timeout_s is None:
-            return super().result(timeout)
-        try:
-            return super().result(self._default_timeout_s)
-        except concurrent.futures.TimeoutError:
-            raise run_timeout(self._default_timeout_s) from None
-
-    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
-        if timeout is not None or self._default_timeout_s is None:
-            return super().exception(timeout)
-        try:
-            return super().exception(self._default_timeout_s)
-        except concurrent.futures.TimeoutError:
-            raise run_timeout(self._default_timeout_s) from None
 
 
 class InferenceSession:
@@ -163,9 +138,7 @@ class InferenceSession:
         self._core = core
         self._config = config
         self._sess_options = sess_options if sess_options is not None else SessionOptions()
-        self._pipeline_lock = threading.Lock()
-        self._pipeline: Deque[concurrent.futures.Future] = collections.deque()  # type: ignore[type-arg]
-        self._pipeline_depth = 0
+        self._pipeline = Pipeline()
         self._timeout_s = None if config.run_timeout_ms is None else config.run_timeout_ms / 1000.0
         self._submit_timeout_s = config.submit_timeout_ms / 1000.0
         self._profiler: Optional[Profiler] = (
@@ -497,7 +470,7 @@ class InferenceSession:
         indices = resolve_output_names(core.float_outputs, output_names)
         plans = core.native_outputs if native else core.float_outputs
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = _SessionFuture(timeout_s)
+        fut = TimedFuture(timeout_s)
         profiler = self._profiler
         trace = profiler.new("submit") if profiler is not None else None
         run = make_job(feed, plans, trace, profiler)
@@ -594,23 +567,13 @@ class InferenceSession:
                 that returns its result.
         """
         core = self._live()
-        try:
-            d = operator.index(depth)
-        except TypeError:
-            raise InvalidArgumentError("pipeline depth must be an int > 0, got {!r}".format(depth)) from None
-        if d <= 0:
-            raise InvalidArgumentError("pipeline depth must be > 0, got {}".format(d))
+        d = check_depth(depth)
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         fut = submit_internal(core, feed, self._plans(core, self._config.native_outputs), self._profiler,
                               "run_pipeline")
-        with self._pipeline_lock:
-            if reset or d != self._pipeline_depth:
-                discard(self._pipeline)
-                self._pipeline_depth = d
-            self._pipeline.append(fut)
-            if len(self._pipeline) <= d:
-                return None
-            oldest = self._pipeline.popleft()
+        oldest = self._pipeline.push(fut, d, bool(reset))
+        if oldest is None:
+            return None
         result: Outputs = wait(oldest, self._timeout_s)
         return result
 
@@ -621,17 +584,7 @@ class InferenceSession:
             RknnError / RunTimeoutError / SessionClosedError: of the first failed pending run (the others are
                 discarded).
         """
-        with self._pipeline_lock:
-            pending = list(self._pipeline)
-            self._pipeline.clear()
-        results: List[Outputs] = []
-        try:
-            for i, f in enumerate(pending):
-                results.append(wait(f, self._timeout_s))
-        except BaseException:
-            discard(collections.deque(pending[i + 1:]))
-            raise
-        return results
+        return self._pipeline.flush(self._timeout_s)
 
 
 _warned_versions: Set[str] = set()
