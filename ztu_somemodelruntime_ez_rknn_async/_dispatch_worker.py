@@ -1,0 +1,91 @@
+"""One worker slot: its state, the wake semaphore it sleeps on, and the thread loop that runs its jobs.
+
+The fields are guarded by the engine lock; :mod:`._dispatch_engine` moves workers between the states
+and hands them tasks, :func:`worker_main` runs them.
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+
+from ._dispatch_policy import CoreState
+
+if TYPE_CHECKING:
+    from ._dispatch_engine import Engine
+    from .dispatcher import WorkerSlot
+
+__all__ = ["BUSY", "IDLE", "LENT", "STOPPED", "InlineWaiter", "Task", "Worker", "worker_main"]
+
+# Worker states (plain ints: compared on the hot path).
+IDLE = 0  # in the idle list, sleeping on its wake lock
+BUSY = 1  # running (or about to run) a task
+LENT = 2  # its slot is borrowed by run_inline; the thread sleeps on its wake lock
+STOPPED = 3
+
+# (job, deliver, ticket, accept time); a tuple because it is built once per submit on the hot path.
+Task = Tuple[Callable[[Any], Any], Callable[[Any, Optional[BaseException]], None], int, float]
+
+
+class Worker:
+    """One slot and the thread that serves it (fields guarded by the engine lock)."""
+
+    __slots__ = ("slot", "core", "state", "task", "wake", "thread", "tasks", "busy")
+
+    def __init__(self, slot: WorkerSlot, core: CoreState) -> None:
+        self.slot = slot
+        self.core = core
+        self.state = IDLE
+        self.task: Optional[Task] = None
+        # Binary semaphore the thread sleeps on; released exactly once per sleep by whoever moves the
+        # worker out of IDLE/LENT (a raw lock is the cheapest blocking primitive in CPython).
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.thread: Optional[threading.Thread] = None
+        self.tasks = 0
+        self.busy = 0.0
+
+
+class InlineWaiter:
+    """A run_inline caller waiting for a free slot."""
+
+    __slots__ = ("worker", "wake")
+
+    def __init__(self) -> None:
+        self.worker: Optional[Worker] = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+def worker_main(engine: Engine, worker: Worker) -> None:
+    """Worker thread body.  Holds the engine only (never the Dispatcher or its owner)."""
+    lock = engine.lock
+    clock = engine.clock
+    slot = worker.slot
+    task: Optional[Task] = None
+    try:
+        while True:
+            if task is None:
+                worker.wake.acquire()
+                task = worker.task
+                worker.task = None
+                if task is None:  # woken to stop
+                    return
+            job, deliver, ticket, accepted = task
+            task = None
+            error: Optional[BaseException] = None
+            result: Any = None
+            start = clock()
+            try:
+                result = job(slot)
+            except BaseException as exc:  # noqa: B902 - delivered to the caller, never raised here
+                error = exc
+            end = clock()
+            with lock:
+                task = engine.finish_locked(worker, ticket, deliver, result, error, accepted, start, end)
+                stop = worker.state == STOPPED
+            # Break the traceback -> frame -> error cycle and drop the user's objects promptly.
+            del job, deliver, result, error
+            if stop:
+                return
+    finally:
+        engine.leave()
