@@ -4,13 +4,13 @@ One :class:`RknnContext` owns one handle. It has no threads and no policy: calle
 its dispatcher) decide which thread uses which context and when. What it does guarantee:
 
 * every C call goes through :func:`errors.check` with the C function name;
-* ``rknn_destroy`` runs exactly once per handle, from :meth:`RknnContext.destroy` or, as a safety
-  net, from a ``weakref.finalize`` that holds only the C functions and the handle value, so it still
-  works during interpreter shutdown;
-* a context made from another one (``dup`` or weight sharing) keeps its parent alive, and a parent's
-  ``rknn_destroy`` waits until every child handle has been destroyed;
+* ``rknn_destroy`` runs exactly once per handle, and a context made from another one (``dup`` or weight
+  sharing) keeps its parent alive, whose ``rknn_destroy`` waits for every child handle
+  (:mod:`._handle`);
 * two threads inside one context at the same time get a clear ``RuntimeError`` instead of the
-  silent interleaving the runtime would produce (the runtime requires one thread per context).
+  silent interleaving the runtime would produce (the runtime requires one thread per context);
+* query results come back as immutable copies checked for values no valid runtime produces
+  (:mod:`._attrs`).
 
 The ctypes calls release the GIL (``CDLL``, never ``PyDLL``), so contexts on several threads run
 concurrently.
@@ -18,26 +18,17 @@ concurrently.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import logging
 import os
 import threading
 import weakref
 from ctypes import byref, sizeof
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
 
-from . import _abi
-from ._abi import (
-    RKNN_MAX_DIMS,
-    RKNN_MAX_DYNAMIC_SHAPE_NUM,
-    RKNN_MAX_NAME_LEN,
-    rknn_custom_op,
-    rknn_input,
-    rknn_output,
-    rknn_query_cmd,
-    rknn_tensor_attr,
-    rknn_tensor_mem,
-)
+from . import _abi, _attrs
+from ._abi import rknn_custom_op, rknn_input, rknn_output, rknn_query_cmd, rknn_tensor_attr, rknn_tensor_mem
+from ._attrs import UINT32_MAX, MemSize, TensorAttr
+from ._handle import HandleState
 from .errors import (
     InvalidArgumentError,
     RknnNotSupportedError,
@@ -57,263 +48,15 @@ __all__ = ["MemSize", "RknnContext", "TensorAttr"]
 
 logger = logging.getLogger(__name__)
 
-_UINT32_MAX = 0xFFFFFFFF
-
-
-def _field_offset(struct_type: type, field: str) -> int:
-    # The class attribute is ctypes' field descriptor; the TYPE_CHECKING annotations describe instances.
-    return int(getattr(struct_type, field).offset)
-
-
-_NAME_OFFSET = _field_offset(rknn_tensor_attr, "name")
-_API_VERSION_OFFSET = _field_offset(_abi.rknn_sdk_version, "api_version")
-_DRV_VERSION_OFFSET = _field_offset(_abi.rknn_sdk_version, "drv_version")
-# PERF_DETAIL text is runtime-owned; a length beyond this is treated as garbage rather than copied.
-_PERF_DETAIL_LIMIT = 64 * 1024 * 1024
-
-
-def _c_string(struct: ctypes.Structure, offset: int, size: int) -> bytes:
-    """The bytes of a char[size] field up to its first NUL, or all of them when there is none."""
-    raw = ctypes.string_at(ctypes.addressof(struct) + offset, size)
-    end = raw.find(b"\0")
-    return raw if end < 0 else raw[:end]
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
-
 
 def _query_label(cmd: rknn_query_cmd) -> str:
     return "rknn_query({})".format(cmd.name)
 
 
 def _check_index(index: object, what: str) -> int:
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= _UINT32_MAX:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= UINT32_MAX:
         raise InvalidArgumentError("{} must be an int in [0, 2**32), got {!r}".format(what, index))
     return index
-
-
-@dataclasses.dataclass(frozen=True)
-class TensorAttr:
-    """An immutable copy of one ``rknn_tensor_attr``.
-
-    ``fmt``, ``type`` and ``qnt_type`` stay plain ints (not enums) so that a value this package does
-    not know (a newer runtime) is carried through instead of failing. ``raw_name`` keeps the exact
-    bytes for round-tripping names that are not valid UTF-8.
-    """
-
-    index: int
-    name: str
-    n_dims: int
-    dims: Tuple[int, ...]
-    n_elems: int
-    size: int
-    fmt: int
-    type: int
-    qnt_type: int
-    fl: int
-    zp: int
-    scale: float
-    w_stride: int
-    size_with_stride: int
-    pass_through: int
-    h_stride: int
-    raw_name: bytes = dataclasses.field(default=b"", repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.n_dims != len(self.dims) or self.n_dims > RKNN_MAX_DIMS:
-            raise InvalidArgumentError(
-                "TensorAttr {!r}: n_dims={} must equal len(dims)={} and be at most RKNN_MAX_DIMS ({})".format(
-                    self.name, self.n_dims, len(self.dims), RKNN_MAX_DIMS
-                )
-            )
-
-    @classmethod
-    def from_c(cls, c: rknn_tensor_attr, *, function: str = "rknn_query") -> TensorAttr:
-        """Copy a C attribute, rejecting values no valid runtime produces.
-
-        Raises:
-            RknnModelInvalidError: ``n_dims`` exceeds ``RKNN_MAX_DIMS`` (the dims array has 16 slots).
-        """
-        n_dims = int(c.n_dims)
-        if n_dims > RKNN_MAX_DIMS:
-            raise error_for(
-                _abi.RKNN_ERR_MODEL_INVALID,
-                function,
-                description="the runtime reported a tensor attribute (index {}) with n_dims={}, more than "
-                "RKNN_MAX_DIMS ({}); the model or the runtime is corrupt".format(int(c.index), n_dims, RKNN_MAX_DIMS),
-            )
-        raw_name = _c_string(c, _NAME_OFFSET, RKNN_MAX_NAME_LEN)
-        return cls(
-            index=int(c.index),
-            name=_decode(raw_name),
-            n_dims=n_dims,
-            dims=tuple(int(d) for d in c.dims[:n_dims]),
-            n_elems=int(c.n_elems),
-            size=int(c.size),
-            fmt=int(c.fmt),
-            type=int(c.type),
-            qnt_type=int(c.qnt_type),
-            fl=int(c.fl),
-            zp=int(c.zp),
-            scale=float(c.scale),
-            w_stride=int(c.w_stride),
-            size_with_stride=int(c.size_with_stride),
-            pass_through=int(c.pass_through),
-            h_stride=int(c.h_stride),
-            raw_name=raw_name,
-        )
-
-    def to_c(self) -> rknn_tensor_attr:
-        """A fresh C struct with every field of this attribute (for set_io_mem / set_input_shapes)."""
-        name = self.raw_name or self.name.encode("utf-8")
-        if len(name) >= RKNN_MAX_NAME_LEN or b"\0" in name:
-            raise InvalidArgumentError(
-                "tensor name {!r} does not fit rknn_tensor_attr.name (at most {} bytes, no NUL)".format(
-                    self.name, RKNN_MAX_NAME_LEN - 1
-                )
-            )
-        for d in self.dims:
-            if not 0 <= d <= _UINT32_MAX:
-                raise InvalidArgumentError("dimension {} of {!r} is outside uint32".format(d, self.name))
-        c = rknn_tensor_attr()
-        c.index = self.index
-        c.n_dims = self.n_dims
-        for i, d in enumerate(self.dims):
-            c.dims[i] = d
-        c.name = name
-        c.n_elems = self.n_elems
-        c.size = self.size
-        c.fmt = self.fmt
-        c.type = self.type
-        c.qnt_type = self.qnt_type
-        c.fl = self.fl
-        c.zp = self.zp
-        c.scale = self.scale
-        c.w_stride = self.w_stride
-        c.size_with_stride = self.size_with_stride
-        c.pass_through = self.pass_through
-        c.h_stride = self.h_stride
-        return c
-
-    def with_dims(self, dims: Sequence[int]) -> TensorAttr:
-        """The same attribute with another shape (for rknn_set_input_shapes)."""
-        return dataclasses.replace(self, n_dims=len(dims), dims=tuple(int(d) for d in dims))
-
-
-@dataclasses.dataclass(frozen=True)
-class MemSize:
-    """``RKNN_QUERY_MEM_SIZE``: bytes of weights, internal tensors, DMA, and SRAM (RK3588 only)."""
-
-    total_weight_size: int
-    total_internal_size: int
-    total_dma_allocated_size: int
-    total_sram_size: int
-    free_sram_size: int
-
-
-class _HandleState:
-    """What destroying one handle needs, deliberately without a reference to the RknnContext.
-
-    The finalizer of an RknnContext holds this object; if it held the RknnContext instead, the
-    context could never become unreachable. ``destroy_fn``/``destroy_mem_fn`` are the bound C
-    functions, captured now, so nothing needs importing or looking up at interpreter exit.
-    """
-
-    __slots__ = (
-        "handle",
-        "destroy_fn",
-        "destroy_mem_fn",
-        "parent",
-        "lock",
-        "children",
-        "requested",
-        "destroyed",
-        "mems",
-        "keepalive",
-    )
-
-    def __init__(
-        self,
-        handle: int,
-        destroy_fn: Callable[..., int],
-        destroy_mem_fn: Callable[..., int],
-        parent: Optional[_HandleState],
-    ) -> None:
-        self.handle = handle
-        self.destroy_fn = destroy_fn
-        self.destroy_mem_fn = destroy_mem_fn
-        self.parent = parent
-        self.lock = threading.Lock()
-        self.children = 0
-        self.requested = False  # destroy asked for (explicitly or by the finalizer)
-        self.destroyed = False  # rknn_destroy started; never called twice
-        # Memories created through this context, destroyed before it (rknn-abi.md §7.6) unless
-        # their owner already did so. Keyed by address.
-        self.mems: Dict[int, Any] = {}
-        # Objects the runtime keeps raw pointers to (custom-op tables and their callbacks), needed
-        # until rknn_destroy returns because it calls the ops' destroy callbacks.
-        self.keepalive: List[object] = []
-
-    def add_child(self) -> None:
-        with self.lock:
-            self.children += 1
-
-    def child_gone(self) -> None:
-        with self.lock:
-            self.children -= 1
-            go = self.requested and self.children == 0 and not self.destroyed
-            if go:
-                self.destroyed = True
-        if go:
-            self._destroy_now(raise_errors=False)
-
-    def release(self, raise_errors: bool) -> None:
-        with self.lock:
-            if self.requested:
-                return
-            self.requested = True
-            if self.children or self.destroyed:
-                # The last child to go finishes the job: a parent's handle must outlive its dups
-                # and weight-sharing dependents.
-                return
-            self.destroyed = True
-        self._destroy_now(raise_errors)
-
-    def finalize(self) -> None:
-        try:
-            self.release(raise_errors=False)
-        except BaseException:  # noqa: B902 - a finalizer must never raise, even at interpreter exit
-            pass
-
-    def _destroy_now(self, raise_errors: bool) -> None:
-        handle = self.handle
-        ret = 0
-        try:
-            for mem in list(self.mems.values()):
-                mret = self.destroy_mem_fn(handle, mem)
-                if mret < 0:
-                    _log_quietly(logging.WARNING, "rknn_destroy_mem on context 0x%x returned %d", handle, mret)
-            self.mems.clear()
-            ret = self.destroy_fn(handle)
-        finally:
-            self.keepalive.clear()
-            parent = self.parent
-            self.parent = None
-            if parent is not None:
-                parent.child_gone()
-        if ret < 0:
-            if raise_errors:
-                check(ret, "rknn_destroy")
-            _log_quietly(logging.WARNING, "rknn_destroy(0x%x) returned %d", handle, ret)
-
-
-def _log_quietly(level: int, msg: str, *args: object) -> None:
-    # Logging may already be torn down when finalizers run at interpreter exit.
-    try:
-        logger.log(level, msg, *args)
-    except Exception:
-        pass
 
 
 ModelSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
@@ -340,7 +83,7 @@ class RknnContext:
     )
 
     lib: RuntimeLibrary
-    _state: _HandleState
+    _state: HandleState
     _parent: Optional[RknnContext]
     _c_handle: Any
     _handle: int
@@ -360,7 +103,7 @@ class RknnContext:
         # The strong reference keeps the parent object (and so its finalizer) alive while we exist.
         self._parent = parent
         parent_state = parent._state if parent is not None else None
-        self._state = _HandleState(handle, api.rknn_destroy, api.rknn_destroy_mem, parent_state)
+        self._state = HandleState(handle, api.rknn_destroy, api.rknn_destroy_mem, parent_state)
         if parent_state is not None:
             parent_state.add_child()
         self._handle = handle
@@ -401,7 +144,7 @@ class RknnContext:
             InvalidArgumentError: empty/oversized bytes, a path with NUL, a missing file, a bad flag combination.
             RknnError: ``rknn_init`` failed.
         """
-        if isinstance(flags, bool) or not isinstance(flags, int) or not 0 <= flags <= _UINT32_MAX:
+        if isinstance(flags, bool) or not isinstance(flags, int) or not 0 <= flags <= UINT32_MAX:
             raise InvalidArgumentError("flags must be an int in [0, 2**32), got {!r}".format(flags))
         keep: Any
         if isinstance(model, (bytes, bytearray, memoryview)):
@@ -410,7 +153,7 @@ class RknnContext:
             if size == 0:
                 # size 0 means "model is a path" to the runtime: an empty buffer must not reach it.
                 raise InvalidArgumentError("the model buffer is empty")
-            if size > _UINT32_MAX:
+            if size > UINT32_MAX:
                 raise InvalidArgumentError("the model buffer is {} bytes; rknn_init takes at most 4 GiB".format(size))
             if isinstance(model, bytes):
                 keep = model
@@ -636,44 +379,25 @@ class RknnContext:
             check(ret, _query_label(cmd), where="input index {}".format(i))
         if ret < 0 or info.shape_number == 0:
             return None
-        rows, n_dims = int(info.shape_number), int(info.n_dims)
-        if rows > RKNN_MAX_DYNAMIC_SHAPE_NUM or n_dims > RKNN_MAX_DIMS:
-            raise error_for(
-                _abi.RKNN_ERR_MODEL_INVALID,
-                _query_label(cmd),
-                description="the runtime reported shape_number={} (max {}) and n_dims={} (max {})".format(
-                    rows, RKNN_MAX_DYNAMIC_SHAPE_NUM, n_dims, RKNN_MAX_DIMS
-                ),
-                where="input index {}".format(i),
-            )
-        return [tuple(int(d) for d in info.dyn_range[r][:n_dims]) for r in range(rows)]
+        return _attrs.dynamic_range(info, _query_label(cmd), "input index {}".format(i))
 
     def sdk_version(self) -> Tuple[str, str]:
         """``RKNN_QUERY_SDK_VERSION`` → ``(api_version, drv_version)``."""
         info = _abi.rknn_sdk_version()
         self._query(rknn_query_cmd.RKNN_QUERY_SDK_VERSION, info)
-        return (
-            _decode(_c_string(info, _API_VERSION_OFFSET, 256)),
-            _decode(_c_string(info, _DRV_VERSION_OFFSET, 256)),
-        )
+        return _attrs.sdk_version(info)
 
     def custom_string(self) -> str:
         """``RKNN_QUERY_CUSTOM_STRING``: the user string embedded at conversion."""
         info = _abi.rknn_custom_string()
         self._query(rknn_query_cmd.RKNN_QUERY_CUSTOM_STRING, info)
-        return _decode(_c_string(info, 0, 1024))
+        return _attrs.custom_string(info)
 
     def mem_size(self) -> MemSize:
         """``RKNN_QUERY_MEM_SIZE``."""
         info = _abi.rknn_mem_size()
         self._query(rknn_query_cmd.RKNN_QUERY_MEM_SIZE, info)
-        return MemSize(
-            int(info.total_weight_size),
-            int(info.total_internal_size),
-            int(info.total_dma_allocated_size),
-            int(info.total_sram_size),
-            int(info.free_sram_size),
-        )
+        return MemSize.from_c(info)
 
     def perf_run_us(self) -> int:
         """``RKNN_QUERY_PERF_RUN``: microseconds of the last run."""
@@ -685,10 +409,7 @@ class RknnContext:
         """``RKNN_QUERY_PERF_DETAIL`` (needs ``RKNN_FLAG_COLLECT_PERF_MASK``); the text is copied."""
         info = _abi.rknn_perf_detail()
         self._query(rknn_query_cmd.RKNN_QUERY_PERF_DETAIL, info)
-        if not info.perf_data or info.data_len == 0:
-            return ""
-        length = min(int(info.data_len), _PERF_DETAIL_LIMIT)
-        return _decode(ctypes.string_at(info.perf_data, length).split(b"\0", 1)[0])
+        return _attrs.perf_detail(info)
 
     # ------------------------------------------------------------------ settings
 
