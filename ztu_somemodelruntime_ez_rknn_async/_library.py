@@ -6,7 +6,9 @@ Importing the package opens nothing; the first :func:`load_runtime` does. Resolu
    word ``"simulator"``;
 2. else the environment variable ``ZTU_RKNPU2_RUNTIME_LIBRARY`` (same two forms);
 3. else the dynamic linker's search for the soname ``librknnrt.so`` (``LD_LIBRARY_PATH``,
-   ld.so.cache, system directories), then the absolute board locations of rknn-abi.md §6.
+   ld.so.cache, system directories), then the absolute board locations of rknn-abi.md §6. When
+   ``LD_LIBRARY_PATH`` has an empty or relative entry (which the linker resolves against the current
+   directory: a stray ``:`` is enough), the soname route is refused and only its absolute entries are tried.
 
 An explicit choice (1 or 2) is never followed by a fallback, and the default search never accepts
 the simulator: running on simulated hardware must always be asked for.
@@ -194,11 +196,37 @@ def _try_path(path: str, tried: List[Tuple[str, str]], *, allow_simulator: bool)
     return _accept(cdll, path, key, tried, allow_simulator=allow_simulator)
 
 
+def _cwd_relative_search_entries() -> List[str]:
+    """``LD_LIBRARY_PATH`` entries the dynamic linker resolves against the current directory.
+
+    glibc reads an empty entry (``"a::b"``, a leading or trailing ``:``) as the current directory, and a
+    relative one relative to it; ``$ORIGIN`` expands to the executable's (absolute) directory.
+    """
+    value = os.environ.get("LD_LIBRARY_PATH", "")
+    if not value:
+        return []  # unset, or set to "": the linker ignores it
+    return [e for e in value.replace(";", ":").split(":")
+            if not (e.startswith("/") or e.startswith("$ORIGIN") or e.startswith("${ORIGIN}"))]
+
+
 def _try_soname(tried: List[Tuple[str, str]]) -> Optional[RuntimeLibrary]:
     label = "{} (dynamic linker search: LD_LIBRARY_PATH, ld.so.cache, system directories)".format(SONAME)
     cached = _cache.get("soname:" + SONAME)
     if cached is not None:
         return cached
+    unsafe = _cwd_relative_search_entries()
+    if unsafe:
+        # dlopen by soname would search the current directory: refuse that route and look in the absolute
+        # LD_LIBRARY_PATH entries ourselves (the standard locations follow).
+        tried.append((label, "refused: LD_LIBRARY_PATH has entries the dynamic linker resolves against the current "
+                             "directory ({}); only its absolute entries are searched".format(
+                                 ", ".join(repr(e) for e in unsafe))))
+        for entry in os.environ.get("LD_LIBRARY_PATH", "").replace(";", ":").split(":"):
+            if entry.startswith("/"):
+                lib = _try_path(os.path.join(entry, SONAME), tried, allow_simulator=False)
+                if lib is not None:
+                    return lib
+        return None
     try:
         cdll = ctypes.CDLL(SONAME)
     except OSError as exc:
