@@ -224,6 +224,78 @@ class BareLoops:
         self.close()
 
 
+class BareZeroCopy:
+    """The C-side floor of a zero-copy run: one context whose input and output are bound ONCE with
+    ``rknn_create_mem`` + ``rknn_set_io_mem`` (the attributes a zero-copy binding uses: the native NHWC
+    input attribute for 4-D inputs, else the native one; the native output attribute), then a bare
+    ``rknn_run`` loop. The input memory holds arbitrary bytes (timing only)."""
+
+    def __init__(self, model_path: str, mask: int = 1) -> None:
+        from ztu_somemodelruntime_ez_rknn_async import _abi
+
+        lib = load_runtime("simulator").cdll
+        self._abi = _abi
+        ctx_t = _abi.rknn_context
+        self._f: Dict[str, Any] = {}
+        for name, argtypes, restype in (
+                ("rknn_init", [ctypes.POINTER(ctx_t), ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
+                               ctypes.c_void_p], ctypes.c_int),
+                ("rknn_destroy", [ctx_t], ctypes.c_int),
+                ("rknn_set_core_mask", [ctx_t, ctypes.c_int], ctypes.c_int),
+                ("rknn_query", [ctx_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32], ctypes.c_int),
+                ("rknn_create_mem", [ctx_t, ctypes.c_uint32], ctypes.POINTER(_abi.rknn_tensor_mem)),
+                ("rknn_destroy_mem", [ctx_t, ctypes.POINTER(_abi.rknn_tensor_mem)], ctypes.c_int),
+                ("rknn_set_io_mem", [ctx_t, ctypes.POINTER(_abi.rknn_tensor_mem),
+                                     ctypes.POINTER(_abi.rknn_tensor_attr)], ctypes.c_int),
+                ("rknn_run", [ctx_t, ctypes.c_void_p], ctypes.c_int)):
+            fn = lib[name]
+            fn.argtypes = argtypes
+            fn.restype = restype
+            self._f[name] = fn
+        f = self._f
+        data = pathlib.Path(model_path).read_bytes()
+        buf = ctypes.create_string_buffer(data, len(data))
+        self.ctx = ctx_t()
+        BareLoops._check(f["rknn_init"](ctypes.byref(self.ctx), buf, len(data), 0, None), "rknn_init")
+        BareLoops._check(f["rknn_set_core_mask"](self.ctx, mask), "rknn_set_core_mask")
+        self._mems: List[Any] = []
+        q = _abi.rknn_query_cmd
+        for cmds in ((q.RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR, q.RKNN_QUERY_NATIVE_INPUT_ATTR),
+                     (q.RKNN_QUERY_NATIVE_OUTPUT_ATTR,)):
+            attr = _abi.rknn_tensor_attr()
+            for cmd in cmds:
+                attr.index = 0
+                if f["rknn_query"](self.ctx, int(cmd), ctypes.byref(attr), ctypes.sizeof(attr)) == 0 \
+                        and attr.n_dims > 0:
+                    break
+            size = max(int(attr.size_with_stride), int(attr.size))
+            mem = f["rknn_create_mem"](self.ctx, size)
+            if not mem:
+                raise RuntimeError("rknn_create_mem failed")
+            self._mems.append(mem)
+            BareLoops._check(f["rknn_set_io_mem"](self.ctx, mem, ctypes.byref(attr)), "rknn_set_io_mem")
+
+    def measure(self, seconds: float) -> Tuple[int, float]:
+        run = self._f["rknn_run"]
+        ctx = self.ctx
+        clock = time.perf_counter
+        start = clock()
+        deadline = start + seconds
+        n = 0
+        while clock() < deadline:
+            run(ctx, None)
+            n += 1
+        return n, clock() - start
+
+    def close(self) -> None:
+        for mem in self._mems:
+            self._f["rknn_destroy_mem"](self.ctx, mem)
+        self._mems = []
+        if self.ctx.value:
+            self._f["rknn_destroy"](self.ctx)
+            self.ctx = self._abi.rknn_context()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Misc
 
