@@ -201,8 +201,6 @@ def test_default_search_ignores_cwd_entries_of_ld_library_path(trap: Dict[str, A
     assert "current directory" in proc.stdout or "relative" in proc.stdout, proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="simulator._cache_root uses a relative ZTU_RKNN_SIM_CACHE/XDG_CACHE_HOME as "
-                                       "is, so library_path() loads a librknnrt.so planted under the current directory")
 @pytest.mark.parametrize("env", [{"ZTU_RKNN_SIM_CACHE": "cache"}, {"ZTU_RKNN_SIM_CACHE": "./cache"},
                                  {"XDG_CACHE_HOME": "xdg"}])
 def test_simulator_cache_never_relative_to_cwd(trap: Dict[str, Any], env: Dict[str, str],

@@ -130,11 +130,23 @@ def _build_flags(sanitize: bool, cflags: Sequence[str]) -> List[str]:
 
 
 def _cache_root() -> pathlib.Path:
+    # Never relative: the library found there is dlopened, so a relative root would load whatever sits under
+    # the current directory.
     explicit = os.environ.get("ZTU_RKNN_SIM_CACHE")
     if explicit:
-        return pathlib.Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = pathlib.Path(xdg).expanduser() if xdg else pathlib.Path.home() / ".cache"
+        root = pathlib.Path(explicit).expanduser()
+        if not root.is_absolute():
+            raise SimulatorBuildError(
+                f"ZTU_RKNN_SIM_CACHE={explicit!r} is a relative path; it must be absolute (a relative cache would "
+                "load a library from under the current directory)"
+            )
+        return root
+    xdg = pathlib.Path(os.environ.get("XDG_CACHE_HOME", "")).expanduser()
+    # The XDG spec: a relative XDG_CACHE_HOME is invalid and must be ignored.
+    base = xdg if xdg.is_absolute() else pathlib.Path.home() / ".cache"
+    if not base.is_absolute():
+        raise SimulatorBuildError(f"the cache directory {str(base)!r} is relative (is HOME relative?); set "
+                                  "ZTU_RKNN_SIM_CACHE to an absolute path")
     return base / _CACHE_APP
 
 
