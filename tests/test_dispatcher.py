@@ -642,11 +642,14 @@ def test_close_is_bounded_when_a_job_hangs(caplog: pytest.LogCaptureFixture) -> 
     assert "still busy: core0-0" in caplog.text
     assert [(s.core, s.index) for s in d.busy_slots()] == [(0, 0)]
     assert not closed.is_set()  # the context of the hung slot is still in use
+    # the hung task was resolved when close() gave up on it, so nobody waits on the hung job
+    wait_until(lambda: rec.count() == 1, "the closed delivery")
+    assert isinstance(rec.outcomes[0][1], SessionClosedError) and "still running" in str(rec.outcomes[0][1])
     gates.open_all()
     assert closed.wait(LONG)  # the last thread out runs on_closed
     assert d.busy_slots() == ()
-    wait_until(lambda: rec.count() == 1, "the late delivery")
-    assert rec.outcomes == [(0, 0)]
+    time.sleep(0.05)
+    assert rec.count() == 1  # the late outcome is dropped: delivered exactly once
 
 
 def test_on_closed_runs_once_after_every_thread_left() -> None:

@@ -32,7 +32,9 @@ Shutdown
 
 :meth:`Dispatcher.close <.dispatcher.Dispatcher.close>` stops accepting, resolves every waiting task with
 :class:`~.errors.SessionClosedError` through its ``deliver`` (on the callback thread, in ticket order),
-lets running jobs finish and waits (bounded by ``close_timeout_s``) for every thread to leave.  The last
+lets running jobs finish and waits (bounded by ``close_timeout_s``) for every thread to leave; the tasks
+still running when that bound expires are resolved with :class:`~.errors.SessionClosedError` at that point
+(their late outcome is dropped), so no waiter and no later ordered delivery depends on a hung job.  The last
 thread to leave (worker, callback thread or inline borrower) calls ``on_closed`` exactly once, so the
 owner can destroy the contexts knowing no thread uses them any more, even when ``close`` is called
 from a deliver callback or a job (it then only signals, never joins itself) or when a hung job
@@ -158,6 +160,7 @@ class Engine:
         self.running += 1
         worker.state = BUSY
         worker.task = task
+        worker.current = task
         worker.wake.release()
 
     def _dispatch_locked(self) -> None:
@@ -197,6 +200,7 @@ class Engine:
             self.running += 1
             worker.state = BUSY
             task = queue.popleft()
+            worker.current = task
             if self.space_waiters:
                 self.space.notify()
             if queue and self.idle:
@@ -230,7 +234,9 @@ class Engine:
             self._update_ema_locked(elapsed)
         else:
             self.failed += 1
-        self.sequencer.complete_locked(ticket, deliver, result, error)
+        if worker.current is not None:  # else close() gave up on it and delivered SessionClosedError already
+            worker.current = None
+            self.sequencer.complete_locked(ticket, deliver, result, error)
         return self._next_for_locked(worker)
 
     def _update_ema_locked(self, elapsed: float) -> None:
@@ -460,16 +466,40 @@ class Engine:
             busy = self.busy_slots()
             logger.warning(
                 "%s: close() gave up waiting after %g s; still busy: %s. Their threads are left running "
-                "as daemons and on_closed will run when they finish.",
+                "as daemons and on_closed will run when they finish; their tasks are resolved as closed.",
                 self.name,
                 self.close_timeout_s,
                 ", ".join(f"core{s.core}-{s.index}" for s in busy) or "callback thread",
             )
+            with self.lock:
+                self._abandon_running_locked()
+            # Let the callback thread deliver what is now deliverable (bounded: a callback may hang too).
+            self.sequencer.join(self.close_timeout_s)
             return
         for worker in self.workers:
             if worker.thread is not None and worker.thread.ident is not None:
                 worker.thread.join()
         self.sequencer.join()
+
+    def _abandon_running_locked(self) -> None:
+        """close() gave up on the running tasks: resolve each with SessionClosedError now (exactly once: the
+        outcome of the job, if it ever returns, is dropped), so that their waiters wake up and the ordered
+        delivery of every later task is not held back by a job stuck in the runtime."""
+        for worker in self.workers:
+            task = worker.current
+            if task is None:
+                continue
+            worker.current = None
+            _job, deliver, ticket, _accepted = task
+            self.sequencer.complete_locked(
+                ticket,
+                deliver,
+                None,
+                SessionClosedError(
+                    f"{self.name}: closed while the task was still running (it did not finish within "
+                    f"close_timeout_s={self.close_timeout_s:g}); its result is dropped"
+                ),
+            )
 
     def busy_slots(self) -> Tuple[WorkerSlot, ...]:
         with self.lock:

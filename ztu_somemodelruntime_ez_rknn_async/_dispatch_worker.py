@@ -29,13 +29,16 @@ Task = Tuple[Callable[[Any], Any], Callable[[Any, Optional[BaseException]], None
 class Worker:
     """One slot and the thread that serves it (fields guarded by the engine lock)."""
 
-    __slots__ = ("slot", "core", "state", "task", "wake", "thread", "tasks", "busy")
+    __slots__ = ("slot", "core", "state", "task", "current", "wake", "thread", "tasks", "busy")
 
     def __init__(self, slot: WorkerSlot, core: CoreState) -> None:
         self.slot = slot
         self.core = core
         self.state = IDLE
         self.task: Optional[Task] = None
+        # The task its thread is running; None once finished, or once close() gave up on it (abandoned: its
+        # outcome was delivered as SessionClosedError and the late one is dropped).
+        self.current: Optional[Task] = None
         # Binary semaphore the thread sleeps on; released exactly once per sleep by whoever moves the
         # worker out of IDLE/LENT (a raw lock is the cheapest blocking primitive in CPython).
         self.wake = threading.Lock()

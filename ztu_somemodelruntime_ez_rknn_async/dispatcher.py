@@ -199,7 +199,9 @@ class Dispatcher:
         Waiting tasks are resolved with :class:`~.errors.SessionClosedError` through their ``deliver``;
         running jobs finish and are delivered normally.  With ``wait`` (and when not called from a
         worker, the callback thread or a ``run_inline`` job) this returns once every thread has left
-        and ``on_closed`` has run, or after ``close_timeout_s`` with a warning.
+        and ``on_closed`` has run, or after ``close_timeout_s`` with a warning; the jobs still running
+        then are delivered :class:`~.errors.SessionClosedError` at once (exactly once: their late outcome
+        is dropped) and the callback thread gets up to ``close_timeout_s`` more to deliver.
         """
         self._engine.close(wait)
 
