@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import List
 
+from ._attrs import TensorAttr
 from .errors import (
     InvalidArgumentError,
     InvalidOptionError,
@@ -37,7 +38,7 @@ from .options import (
     SessionOptions,
     make_provider_options,
 )
-from .session import InferenceSession
+from .session import InferenceSession, RuntimeInfo
 from .tensors import ModelMetadata, NodeArg
 from .zero_copy import IOBinding, OrtValue, SessionIOBinding
 
@@ -63,11 +64,13 @@ __all__ = [
     "RknnTimeoutError",
     "RunOptions",
     "RunTimeoutError",
+    "RuntimeInfo",
     "RuntimeLibraryNotFoundError",
     "SessionClosedError",
     "SessionIOBinding",
     "SessionOptions",
     "SubmitTimeoutError",
+    "TensorAttr",
     "get_available_providers",
     "make_provider_options",
 ]

@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
+from ._attrs import TensorAttr
 from ._core import ModelInput, SessionCore, build_core, read_model
 from ._feeds import prepare_feed
 from ._library import load_runtime
@@ -61,7 +62,7 @@ from .plugins import DUP_CONTEXT_WARNING, CustomOpPlugins, load_custom_op_plugin
 from .tensors import ModelMetadata, NodeArg, dynamic_shape, ort_type_string
 from .zero_copy import IOBinding
 
-__all__ = ["InferenceSession"]
+__all__ = ["InferenceSession", "RuntimeInfo"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,24 @@ Outputs = List[np.ndarray]
 Callback = Callable[[Outputs, Any, str], Any]
 
 _MIN_SDK = (2, 4, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeInfo:
+    """Which runtime a session runs on (:attr:`InferenceSession.runtime`).
+
+    Attributes:
+        library_path: the ``librknnrt.so`` file that was loaded (the simulator's build for ``"simulator"``).
+        is_simulator: the library is this project's simulated runtime, not Rockchip's.
+        api_version: the API version from ``RKNN_QUERY_SDK_VERSION``, e.g. ``"2.3.2 (...)"``; ``""`` when the
+            runtime did not answer the query.
+        driver_version: the driver version from the same query; ``""`` when unknown.
+    """
+
+    library_path: str
+    is_simulator: bool
+    api_version: str
+    driver_version: str
 
 
 class InferenceSession:
@@ -271,6 +290,46 @@ class InferenceSession:
         """``{"api_version": ..., "drv_version": ...}`` from ``RKNN_QUERY_SDK_VERSION``."""
         api, drv = self._require_core().sdk_version
         return {"api_version": api, "drv_version": drv}
+
+    @property
+    def runtime(self) -> RuntimeInfo:
+        """The runtime library this session loaded, and its versions (also after :meth:`close`)."""
+        core = self._require_core()
+        api, drv = core.sdk_version
+        return RuntimeInfo(library_path=str(core.lib.path), is_simulator=bool(core.lib.is_simulator),
+                           api_version=api, driver_version=drv)
+
+    def get_input_attrs(self) -> List[TensorAttr]:
+        """The runtime's attributes of every input, as ``rknn_query(RKNN_QUERY_INPUT_ATTR)`` reported them.
+
+        Unlike :meth:`get_inputs` (names, ORT type strings and the shapes ``run`` takes), these are the raw
+        values: reported ``dims`` and ``fmt`` (often NHWC), ``type``, quantisation (``qnt_type``, ``zp``,
+        ``scale``, ``fl``), sizes and strides. Queried once when the session was made; also after :meth:`close`.
+
+        Returns:
+            One immutable :class:`TensorAttr` per input, in model order (a new list).
+        """
+        return list(self._require_core().input_attrs)
+
+    def get_output_attrs(self) -> List[TensorAttr]:
+        """The runtime's attributes of every output (``RKNN_QUERY_OUTPUT_ATTR``); see :meth:`get_input_attrs`.
+
+        Returns:
+            One immutable :class:`TensorAttr` per output, in model order (a new list).
+        """
+        return list(self._require_core().output_attrs)
+
+    def get_dynamic_input_shapes(self) -> List[Optional[List[Tuple[int, ...]]]]:
+        """The shapes a dynamic-shape model accepts for each input, as ``run`` takes them.
+
+        Returns:
+            Per input, in model order: ``None`` when the input has one fixed shape (always so for a static
+            model; the shape is then ``get_inputs()[i].shape``); otherwise its declared shape rows
+            (``RKNN_QUERY_INPUT_DYNAMIC_RANGE``) in the layout :meth:`get_inputs` shows (NCHW for an NHWC
+            input with ``layout="nchw"``). Rows are aligned: row ``k`` of every listed input belongs to the
+            same shape set of the model.
+        """
+        return [None if len(set(p.user_rows)) <= 1 else list(p.user_rows) for p in self._require_core().inputs]
 
     def get_stats(self) -> Dict[str, Any]:
         """Dispatcher counters (:class:`~.dispatcher.DispatcherStats` as a dict) plus ``"slots"``: per slot
