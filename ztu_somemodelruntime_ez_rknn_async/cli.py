@@ -436,27 +436,10 @@ def open_session(model: Union[str, bytes], config: SessionConfig) -> "InferenceS
     return InferenceSession(model, so, providers=[PROVIDER_NAME], provider_options=[config.provider_options()])
 
 
-def runtime_library_of(runtime_library: Optional[str]) -> Any:
-    """The loaded :class:`~._library.RuntimeLibrary` the session uses (``load_runtime`` caches it)."""
-    from . import _library
-
-    spec = SessionConfig(runtime_library=runtime_library).provider_options().get("runtime_library")
-    try:
-        return _library.load_runtime(spec)
-    except Exception as exc:  # noqa: BLE001 - only descriptive here; the session reported real errors
-        _logger.debug("load_runtime(%r) failed: %s", spec, exc)
-        return None
-
-
-def runtime_is_simulator(runtime_library: Optional[str]) -> bool:
-    return bool(getattr(runtime_library_of(runtime_library), "is_simulator", False))
-
-
-def runtime_description(runtime_library: Optional[str]) -> Dict[str, Any]:
-    lib = runtime_library_of(runtime_library)
-    if lib is None:
-        return {}
-    return {"path": str(getattr(lib, "path", "")), "is_simulator": bool(getattr(lib, "is_simulator", False))}
+def runtime_description(session: "InferenceSession") -> Dict[str, Any]:
+    """``{"path": ..., "is_simulator": ...}`` of the runtime library the session loaded."""
+    runtime = session.runtime
+    return {"path": runtime.library_path, "is_simulator": runtime.is_simulator}
 
 
 def session_sdk_version(session: Any) -> Dict[str, Any]:
@@ -544,27 +527,12 @@ def concrete_shape(shape: Sequence[object]) -> Tuple[int, ...]:
 def random_feed(session: Any, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """A random input of the right dtype and shape for every model input (from ``get_inputs()``)."""
     feed: Dict[str, np.ndarray] = {}
-    rows = _first_shape_rows(session)
-    for i, arg in enumerate(session.get_inputs()):
+    for arg, rows in zip(session.get_inputs(), session.get_dynamic_input_shapes()):
         dtype = dtype_from_ort_type(str(arg.type))
-        if all(isinstance(d, (int, np.integer)) for d in arg.shape) or i >= len(rows):
-            shape = concrete_shape(arg.shape)
-        else:  # dynamic shape: the first declared shape row, which every input of the model has
-            shape = rows[i]
+        # A dynamic input: its first declared shape row (row 0 of every input is one valid shape set).
+        shape = concrete_shape(arg.shape) if rows is None else tuple(rows[0])
         feed[arg.name] = random_array(shape, dtype, rng)
     return feed
-
-
-def _first_shape_rows(session: Any) -> List[Tuple[int, ...]]:
-    """Row 0 of each input's declared shapes, as the caller feeds them (no public accessor yet)."""
-    plans = getattr(getattr(session, "_core", None), "inputs", None)
-    out: List[Tuple[int, ...]] = []
-    for plan in plans if isinstance(plans, list) else []:
-        user_rows = getattr(plan, "user_rows", None)
-        if not user_rows:
-            return []
-        out.append(tuple(int(d) for d in user_rows[0]))
-    return out
 
 
 def random_array(shape: Tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
@@ -584,13 +552,6 @@ def random_array(shape: Tuple[int, ...], dtype: np.dtype, rng: np.random.Generat
 
 def _node_dict(arg: Any) -> Dict[str, Any]:
     return {"name": str(arg.name), "type": str(arg.type), "shape": _jsonable(list(arg.shape))}
-
-
-def _core_attrs(session: Any, key: str) -> Optional[List[Any]]:
-    """The raw ``rknn_tensor_attr`` copies the session queried (no public accessor yet: see the report)."""
-    core = getattr(session, "_core", None)
-    attrs = getattr(core, key, None)
-    return list(attrs) if isinstance(attrs, list) else None
 
 
 _QNT_NAMES = {0: "none", 1: "dfp", 2: "affine"}
@@ -637,15 +598,13 @@ def _call_list(session: Any, name: str) -> Optional[List[Any]]:
         return None
 
 
-def collect_info(session: Any, model: str, runtime_library: Optional[str] = None) -> Dict[str, Any]:
+def collect_info(session: Any, model: str) -> Dict[str, Any]:
     info: Dict[str, Any] = {"model": os.path.abspath(model)}
     info["inputs"] = [_node_dict(a) for a in session.get_inputs()]
     info["outputs"] = [_node_dict(a) for a in session.get_outputs()]
     for key, method in (("native_inputs", "get_native_inputs"), ("native_outputs", "get_native_outputs"),
                         ("input_attrs", "get_input_attrs"), ("output_attrs", "get_output_attrs")):
         items = _call_list(session, method)
-        if items is None and key in ("input_attrs", "output_attrs"):
-            items = _core_attrs(session, key)
         if items is not None:
             info[key] = [_attr_dict(a) for a in items]
     custom = ""
@@ -663,7 +622,7 @@ def collect_info(session: Any, model: str, runtime_library: Optional[str] = None
             custom = value
     info["custom_string"] = custom
     info["sdk_version"] = session_sdk_version(session)
-    info["runtime"] = runtime_description(runtime_library)
+    info["runtime"] = runtime_description(session)
     return info
 
 
@@ -737,7 +696,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     model = _check_model_path(args.model)
     session = open_session(model, SessionConfig(runtime_library=args.runtime_library))
     try:
-        info = collect_info(session, model, args.runtime_library)
+        info = collect_info(session, model)
     finally:
         _close(session)
     if args.json:
@@ -1088,7 +1047,7 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
                         trace_path: Optional[str], profile_prefix: Optional[str]) -> int:
     rng = np.random.default_rng(args.seed)
     feed = random_feed(session, rng)
-    is_sim = runtime_is_simulator(args.runtime_library)
+    is_sim = session.runtime.is_simulator
     if args.mode == "zero-copy" and not callable(getattr(session, "io_binding", None)):
         raise CliError("zero-copy mode needs InferenceSession.io_binding(), which this version does not have yet")
     for _ in range(args.warmup):
@@ -1106,7 +1065,6 @@ def _bench_with_session(args: argparse.Namespace, session: Any, model: str, sche
     report = build_bench_report(
         model=model, mode=args.mode, schedule=schedule, tp_mode=args.tp_mode,
         threads_per_core=args.threads_per_core, result=result, session=session, is_simulator=is_sim,
-        runtime_library=args.runtime_library,
         stats_before=before_stats, stats_after=after_stats, sim_before=before_sim, sim_after=after_sim,
     )
     if trace_path is not None:
@@ -1138,7 +1096,7 @@ def _bench_all_modes(args: argparse.Namespace, session: Any, model: str, schedul
         reports[mode] = build_bench_report(
             model=model, mode=mode, schedule=schedule, tp_mode=args.tp_mode,
             threads_per_core=args.threads_per_core, result=result, session=session, is_simulator=is_sim,
-            runtime_library=args.runtime_library, stats_before=before_stats, stats_after=_session_stats(session),
+            stats_before=before_stats, stats_after=_session_stats(session),
             sim_before=before_sim, sim_after=_simulator_counters() if is_sim else None,
         )
     first = reports[modes[0]]
@@ -1220,7 +1178,6 @@ def _stats_delta(before: Optional[Mapping[str, Any]], after: Optional[Mapping[st
 
 def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, ...]], tp_mode: Optional[str],
                        threads_per_core: Optional[int], result: BenchResult, session: Any, is_simulator: bool,
-                       runtime_library: Optional[str],
                        stats_before: Optional[Mapping[str, Any]], stats_after: Optional[Mapping[str, Any]],
                        sim_before: Optional[Mapping[str, int]], sim_after: Optional[Mapping[str, int]]
                        ) -> Dict[str, Any]:
@@ -1236,7 +1193,7 @@ def build_bench_report(*, model: str, mode: str, schedule: Optional[Tuple[int, .
         "mode": mode,
         "config": {"schedule": list(schedule) if schedule is not None else None, "tp_mode": tp_mode,
                    "threads_per_core": threads_per_core},
-        "runtime": dict(runtime_description(runtime_library), is_simulator=is_simulator),
+        "runtime": dict(runtime_description(session), is_simulator=is_simulator),
         "sdk_version": session_sdk_version(session),
         "iterations": result.n,
         "errors": result.errors,

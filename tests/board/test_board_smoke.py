@@ -41,7 +41,7 @@ SOC_BY_CORES = {3: "RK3588/RK3588S (3 NPU cores)", 2: "RK3576 (2 NPU cores)", 1:
 @dataclass
 class Board:
     model: str
-    library: Any
+    runtime: Any  # the RuntimeInfo of the loaded librknnrt
     report: "Report"
     working_cores: List[int] = field(default_factory=list)
 
@@ -94,25 +94,26 @@ def board() -> Iterator[Board]:
         pytest.skip(f"set {MODEL_ENV}=/path/model.rknn to run the board smoke test")
     if not os.path.isfile(model):
         pytest.fail(f"{MODEL_ENV}={model!r} is not a file")
-    from ztu_somemodelruntime_ez_rknn_async import _library
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession
     from ztu_somemodelruntime_ez_rknn_async.errors import RuntimeLibraryNotFoundError
 
     try:
-        lib = _library.load_runtime(None)
+        with InferenceSession(model) as probe:  # the runtime the other sessions get (loaded once)
+            runtime = probe.runtime
     except RuntimeLibraryNotFoundError as exc:
         pytest.skip(f"no real librknnrt.so: {' '.join(str(exc).split())[:160]}...")
-    if getattr(lib, "is_simulator", True) and os.environ.get(ALLOW_SIM_ENV) != "1":
+    if runtime.is_simulator and os.environ.get(ALLOW_SIM_ENV) != "1":
         pytest.skip("the loaded runtime is the simulator; board tests need a real librknnrt.so "
                     "(unset ZTU_RKNPU2_RUNTIME_LIBRARY)")
     report = Report()
-    report.lines["runtime"] = str(getattr(lib, "path", "?")) + (" (SIMULATOR: not a board)" if lib.is_simulator else "")
+    report.lines["runtime"] = runtime.library_path + (" (SIMULATOR: not a board)" if runtime.is_simulator else "")
     report.lines["model"] = f"{os.path.basename(model)} ({os.path.getsize(model)} bytes)"
     report.lines["host"] = f"{platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}"
     report.lines["device tree model"] = _device_tree_model()
     from ztu_somemodelruntime_ez_rknn_async import __version__
 
     report.lines["package"] = __version__
-    b = Board(model=model, library=lib, report=report)
+    b = Board(model=model, runtime=runtime, report=report)
     yield b
     text = report.render()
     print("\n\n" + text + "\n")
