@@ -352,3 +352,18 @@ def test_feature_table_cites_tests_that_exist() -> None:
                 text = (ROOT / "tests" / current).read_text(encoding="utf-8")
                 assert re.search(r"^(async )?def {}\(".format(re.escape(func)), text, re.MULTILINE), (
                     "tests/{}::{} does not exist".format(current, func))
+
+
+def test_statistics_section_names_every_key(sim_library: str, tmp_path: pathlib.Path) -> None:
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession, simulator
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    path = simulator.write_model(tmp_path / "m.rknn", [TensorSpec("x", (1, 4))], [TensorSpec("y", (1, 4))],
+                                 latency_us=0)
+    body = section(README.read_text(encoding="utf-8"), "Statistics")
+    with InferenceSession(str(path), provider_options={"runtime_library": "simulator"}) as sess:
+        sess.run(None, [np.ones((1, 4), np.float32)])
+        stats = sess.get_stats()
+    keys = set(stats) | set(stats["slots"][0]) | set(stats["run_latency"])
+    missing = sorted(k for k in keys if "`{}`".format(k) not in body)
+    assert not missing, "get_stats() keys missing from the README's Statistics section: {}".format(missing)
