@@ -367,3 +367,9 @@ def test_statistics_section_names_every_key(sim_library: str, tmp_path: pathlib.
     keys = set(stats) | set(stats["slots"][0]) | set(stats["run_latency"])
     missing = sorted(k for k in keys if "`{}`".format(k) not in body)
     assert not missing, "get_stats() keys missing from the README's Statistics section: {}".format(missing)
+
+
+def test_every_public_name_is_documented() -> None:
+    text = "".join(p.read_text(encoding="utf-8") for p in PAGES if p.exists())
+    missing = [name for name in ez.__all__ if "`{}".format(name) not in text]
+    assert not missing, "public names not mentioned in README.md or docs/: {}".format(missing)
