@@ -309,6 +309,18 @@ def rss_kb() -> int:
     raise RuntimeError("VmRSS not found in /proc/self/status")
 
 
+def malloc_trim() -> Optional[Any]:
+    """glibc's ``malloc_trim`` (returns free heap pages to the OS), or None on other C libraries."""
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 

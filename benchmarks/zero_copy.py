@@ -17,6 +17,15 @@ measured in interleaved chunks (``--reps``) and printed as ratios (zero copy tim
 speed-up). The simulator counters confirm that the zero-copy runs made no ``rknn_inputs_set`` and no
 ``rknn_outputs_get`` calls (and show the ``rknn_set_io_mem``/``rknn_mem_sync`` calls made per run).
 
+Next to them, the bare-ctypes FLOOR of each path (``_common.BareLoops`` with one pinned context, and
+``_common.BareZeroCopy``: input/output bound once, then a bare ``rknn_run`` loop) separates what the
+binding adds (``binding overhead`` = session time - floor) from what the simulator's C code costs. Read
+the large case with that in mind: the simulator does on the CPU, inside ``rknn_run``, the work a real NPU
+does itself -- for a bound NHWC input it transposes the memory back to NCHW on every run -- while the copy
+path fed NCHW needs no transpose in the simulator. So on the simulator zero copy cannot win on big inputs;
+on a board it removes the ``rknn_inputs_set`` copy/convert (1.8 ms of 4.5 ms for mobilenet_v2 in
+/work/shared/reference/ecosystem.md 4.3). The binding overhead is the number this script is for.
+
 Usage::
 
     python benchmarks/zero_copy.py [--json] [--seconds 6] [--reps 4] [--latency-us 0]
