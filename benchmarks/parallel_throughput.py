@@ -19,7 +19,8 @@ hits both sides.
      It pays the same ``nanosleep`` overshoot as the session, which alone keeps the ideal out of reach.
 
    ``util`` is the simulator's ``busy_us_core<k>`` / wall time for the session runs (the nominal run
-   time, without the sleep overshoot).  Targets: >= 0.97 of the ceiling at 2 and 10 ms, >= 0.93 at
+   time, without the sleep overshoot); ``cs``/``cpu`` are this process's context switches and CPU time
+   per task (``getrusage``), the cost that competes for the 2 shared CPUs and the GIL.  Targets: >= 0.97 of the ceiling at 2 and 10 ms, >= 0.93 at
    0.5 ms (PASS/MISS per line; the verdict uses ``run_async``/``imap`` with one thread per core).
 2. **Tensor parallel**: ``tp_mode "0,1,2"`` (mask 7, 1.26x in the simulator) vs ``tp_mode "0"``, each a
    single-thread ``run()`` loop, at ``--tp-latency-ms``; next to it the same ratio for bare ctypes loops.
@@ -41,6 +42,7 @@ Exit status 0 whatever the verdicts (the numbers are informative; the lead decid
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -64,14 +66,22 @@ def target_for(latency_ms: float) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # One measured chunk: (runs, elapsed seconds, per-core busy seconds)
 
-Chunk = Tuple[int, float, List[float]]
+Chunk = Tuple[int, float, List[float], float, float]
+
+
+def _rusage() -> Tuple[float, float]:
+    """(context switches, CPU seconds) of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return float(r.ru_nvcsw + r.ru_nivcsw), r.ru_utime + r.ru_stime
 
 
 def _with_busy(sim: Any, fn: Callable[[], Tuple[int, float]]) -> Chunk:
     b0 = C.busy_us(sim)
+    u0 = _rusage()
     runs, elapsed = fn()
+    u1 = _rusage()
     b1 = C.busy_us(sim)
-    return runs, elapsed, [(y - x) / 1e6 for x, y in zip(b0, b1)]
+    return runs, elapsed, [(y - x) / 1e6 for x, y in zip(b0, b1)], u1[0] - u0[0], u1[1] - u0[1]
 
 
 def async_chunk(sess: InferenceSession, feed: Dict[str, np.ndarray], seconds: float) -> Tuple[int, float]:
@@ -140,7 +150,9 @@ def summarise(chunks: Sequence[Chunk]) -> Dict[str, Any]:
     elapsed = sum(c[1] for c in chunks)
     busy = [sum(c[2][k] for c in chunks) for k in range(len(chunks[0][2]))]
     return {"runs": runs, "elapsed_s": elapsed, "rate": runs / elapsed,
-            "util": [b / elapsed for b in busy], "chunk_rates": [c[0] / c[1] for c in chunks]}
+            "util": [b / elapsed for b in busy], "chunk_rates": [c[0] / c[1] for c in chunks],
+            "ctx_switches_per_task": sum(c[3] for c in chunks) / runs,
+            "cpu_us_per_task": sum(c[4] for c in chunks) / runs * 1e6}
 
 
 def session(path: str, **options: Any) -> InferenceSession:
@@ -203,6 +215,8 @@ def data_parallel(sim: Any, tmp: str, latencies_ms: Sequence[float], jitters: Se
                         "vs_ceiling": s["rate"] / ceiling["rate"],
                         "vs_ceiling_chunks": paired,
                         "util_per_core": s["util"],
+                        "ctx_switches_per_task": s["ctx_switches_per_task"],
+                        "cpu_us_per_task": s["cpu_us_per_task"],
                     }
                     if name != "ceiling":
                         entry["pass"] = entry["vs_ceiling"] >= target_for(lat)
@@ -223,10 +237,11 @@ def format_point(point: Dict[str, Any]) -> str:
     for name, v in point["variants"].items():
         spread = v["vs_ceiling_chunks"]
         lines.append(
-            "  {:<15} {:>7.0f}/s  {:.3f} of ideal  {:.3f} of ceiling [chunks {:.2f}-{:.2f}]  util {}  {}".format(
+            "  {:<15} {:>7.0f}/s  {:.3f} of ideal  {:.3f} of ceiling [chunks {:.2f}-{:.2f}]  util {}  "
+            "{:.1f} cs {:>4.0f} us cpu/task  {}".format(
                 name, v["rate"], v["vs_ideal"], v["vs_ceiling"], min(spread), max(spread),
-                "/".join("{:.2f}".format(u) for u in v["util_per_core"]),
-                "" if name == "ceiling" else C.verdict(v["pass"])))
+                "/".join("{:.2f}".format(u) for u in v["util_per_core"]), v["ctx_switches_per_task"],
+                v["cpu_us_per_task"], "" if name == "ceiling" else C.verdict(v["pass"])))
     return "\n".join(lines)
 
 
