@@ -930,3 +930,34 @@ def test_interpreter_exit_delivers_pending_outcomes_and_runs_on_closed(tmp_path:
     assert [line.split()[1] for line in out[1:4]] == ["1", "2", "3"]
     assert all(line.split()[2] in ("quick", "SessionClosedError") for line in out[1:4])
     assert out[4:] == ["on_closed"]
+
+
+def test_an_unordered_submission_neither_waits_for_nor_holds_back_ordered_ones() -> None:
+    """The session's internal futures are unordered: a hung one must not stall later ordered callbacks."""
+    d = make(cores=[0], per_core=2)  # two slots, one core: no weighted lead holds the free slot back
+    gates = Gates(1)
+    rec = Recorder()
+    d.submit(gates.job(0), rec("hung-internal"), ordered=False)
+    assert gates.started[0].wait(LONG)
+    for i in range(5):
+        d.submit(const(i), rec(i))
+    d.submit(const("late-internal"), rec("late-internal"), ordered=False)
+    wait_until(lambda: rec.count() == 6, "every outcome but the hung one")
+    assert [k for k in rec.keys if k != "late-internal"] == [0, 1, 2, 3, 4]
+    gates.open_all()
+    d.close()
+    assert rec.keys[-1] == "hung-internal" and rec.count() == 7
+
+
+def test_a_non_blocking_submit_fails_at_once_when_the_queue_is_full() -> None:
+    d = make(cores=[0], max_queue_size=1, submit_timeout_s=LONG)
+    gates = Gates(2)
+    rec = Recorder()
+    d.submit(gates.job(0), rec(0))
+    assert gates.started[0].wait(LONG)
+    d.submit(gates.job(1), rec(1))  # fills the queue
+    with pytest.raises(SubmitTimeoutError, match="max_queue_size=1"):
+        d.submit(const("x"), rec("x"), block=False)  # would wait LONG if it blocked
+    gates.open_all()
+    d.close()
+    assert sorted(rec.calls) == [0, 1]

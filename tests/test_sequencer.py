@@ -198,3 +198,29 @@ def test_a_broken_hook_does_not_kill_the_callback_thread(monkeypatch: pytest.Mon
         h.seq.complete_locked(1, h.deliver, 1, None)
     h.close()
     assert [r for r, _ in h.delivered] == [1]
+
+
+def test_unordered_tickets_in_an_ordered_sequencer_never_wait_or_block() -> None:
+    """An internal outcome (unordered ticket) is delivered at once, even while an ordered gap is open,
+    and a still-running unordered task does not hold back the ordered tickets issued after it."""
+    h = Harness(ordered=True)
+    with h.lock:
+        first = h.seq.issue_locked()
+        hung = h.seq.issue_locked(ordered=False)  # an internal task that never finishes in this test
+        internal = h.seq.issue_locked(ordered=False)
+        after = h.seq.issue_locked()
+    assert (first, after) == (0, 1)
+    h.complete(after, result="after")
+    h.complete(internal, result="internal")  # delivered although ticket 0 is still missing
+    with h.lock:
+        h.seq.close_locked()
+    for _ in range(int(JOIN_S / 0.01)):  # wait (bounded) for the callback thread to deliver
+        if h.delivered:
+            break
+        threading.Event().wait(0.01)
+    assert [r for r, _ in h.delivered] == ["internal"]
+    assert h.seq.thread.is_alive()  # still owed ticket 0 and the unordered "hung" one
+    h.complete(first, result="first")
+    h.complete(hung, result="hung")
+    assert h.seq.join(JOIN_S)
+    assert [r for r, _ in h.delivered] == ["internal", "first", "after", "hung"]

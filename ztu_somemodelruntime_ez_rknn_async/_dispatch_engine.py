@@ -249,7 +249,13 @@ class Engine:
 
     # -- submission --------------------------------------------------------------------------------------
 
-    def submit(self, job: Callable[[Any], Any], deliver: Callable[[Any, Optional[BaseException]], None]) -> None:
+    def submit(
+        self,
+        job: Callable[[Any], Any],
+        deliver: Callable[[Any, Optional[BaseException]], None],
+        ordered: bool = True,
+        block: bool = True,
+    ) -> None:
         with self.lock:
             if (
                 self.closed
@@ -257,8 +263,8 @@ class Engine:
                 or len(self.queue) >= self.max_queue_size
                 or self.sequencer.backlog >= self.backlog_limit
             ):
-                self._admit_slow_locked()
-            ticket = self.sequencer.issue_locked()
+                self._admit_slow_locked(self.submit_timeout_s if block else 0.0)
+            ticket = self.sequencer.issue_locked(ordered)
             self.submitted += 1
             task: Task = (job, deliver, ticket, self.clock())
             if self.idle and not self.queue:
@@ -269,8 +275,8 @@ class Engine:
                     return
             self.queue.append(task)
 
-    def _admit_slow_locked(self) -> None:
-        """Wait (lock held) until a submission may be accepted; raise on close or timeout."""
+    def _admit_slow_locked(self, timeout_s: float) -> None:
+        """Wait (lock held) up to ``timeout_s`` until a submission may be accepted; raise on close or timeout."""
         on_callback_thread = self.sequencer.is_callback_thread()
         deadline: Optional[float] = None
         paced = False
@@ -306,12 +312,12 @@ class Engine:
                 if now is None:
                     now = self.clock()
                 if deadline is None:
-                    deadline = now + self.submit_timeout_s
+                    deadline = now + timeout_s
                 remaining = deadline - now
                 if remaining <= 0.0:
                     raise SubmitTimeoutError(
-                        f"{self.name}: submit timed out after {self.submit_timeout_s:g} s "
-                        f"(submit_timeout_s): {reason}"
+                        f"{self.name}: submit timed out after {timeout_s:g} s "
+                        f"(submit_timeout_s={self.submit_timeout_s:g}): {reason}"
                     )
                 self.space_waiters += 1
                 try:

@@ -133,8 +133,13 @@ def make_job(feed: PreparedFeed, plans: List[OutputPlan], trace: Optional[TaskTr
 
 
 def submit_internal(core: SessionCore, feed: PreparedFeed, plans: List[OutputPlan],
-                    profiler: Optional[Profiler] = None, name: str = "task") -> Future:  # type: ignore[type-arg]
-    """Submit a task whose Future (of all outputs) is resolved on the worker thread."""
+                    profiler: Optional[Profiler] = None, name: str = "task",
+                    block: bool = True) -> Future:  # type: ignore[type-arg]
+    """Submit a task whose Future (of all outputs) is resolved on the worker thread.
+
+    Nobody observes these futures through the callback thread, so they are submitted outside the
+    delivery order: a long or hung internal task never holds back the ordered callbacks after it.
+    """
     fut: Future = concurrent.futures.Future()  # type: ignore[type-arg]
     trace = profiler.new(name) if profiler is not None else None
     run = make_job(feed, plans, trace, profiler)
@@ -142,21 +147,27 @@ def submit_internal(core: SessionCore, feed: PreparedFeed, plans: List[OutputPla
     def job(slot: Any) -> None:
         if not fut.set_running_or_notify_cancel():
             return
+        outs: Any = None
+        error: Optional[BaseException] = None
         try:
             outs = run(slot)
         except BaseException as exc:  # noqa: B902 - handed to the waiter
-            fut.set_exception(exc)
-        else:
-            fut.set_result(outs)
+            error = exc
+        # Record before resolving, so a waiter that calls end_profiling() at once sees this task.
         if trace is not None and profiler is not None:
             profiler.record(trace)
+        if error is not None:
+            fut.set_exception(error)
+            del error
+        else:
+            fut.set_result(outs)
 
     def deliver(_result: Any, exc: Optional[BaseException]) -> None:
         if exc is not None:
             fail_future(fut, exc)
 
     assert core.dispatcher is not None
-    core.dispatcher.submit(job, deliver)
+    core.dispatcher.submit(job, deliver, ordered=False, block=block)
     return fut
 
 

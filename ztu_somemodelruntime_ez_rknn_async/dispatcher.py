@@ -157,6 +157,9 @@ class Dispatcher:
         self,
         job: Callable[[WorkerSlot], T],
         deliver: Callable[[Optional[T], Optional[BaseException]], None],
+        *,
+        ordered: bool = True,
+        block: bool = True,
     ) -> None:
         """Queue ``job`` to run on a worker slot; ``deliver`` receives its outcome.
 
@@ -167,13 +170,17 @@ class Dispatcher:
         Args:
             job: The work.
             deliver: The completion callback; exceptions it raises go to ``sys.unraisablehook``.
+            ordered: ``False`` takes this submission out of the delivery order: its ``deliver`` runs as
+                soon as it completes and never waits for, or holds back, the ordered ones.
+            block: ``False`` never waits for capacity: without it, :class:`SubmitTimeoutError` is raised
+                at once (for callers that must not block, such as an asyncio event loop).
 
         Raises:
             SubmitTimeoutError: No capacity (queue, callback backlog or pacing) within
                 ``submit_timeout_s``.
             SessionClosedError: The dispatcher is (or got) closed.
         """
-        self._engine.submit(job, deliver)
+        self._engine.submit(job, deliver, ordered, block)
 
     def run_inline(self, job: Callable[[WorkerSlot], T], timeout_s: float) -> T:
         """Run ``job`` on the caller's thread on a borrowed idle slot and return its result.

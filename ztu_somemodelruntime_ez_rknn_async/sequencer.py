@@ -9,6 +9,10 @@ batch and calls the ``deliver`` callbacks *outside* the lock:
   of ``Executor.map``), so results come out in submission order whatever the completion order;
 * ``ordered=False``: everything completed so far, in completion order.
 
+An ordered sequencer also takes *unordered* tickets (``issue_locked(ordered=False)``) for outcomes that
+nobody observes in order, such as the session's internal futures: they are delivered as soon as they
+complete, so a long or hung internal task never holds back the ordered callbacks issued after it.
+
 Why one dedicated thread rather than "whoever completes the next ticket delivers" (style.md §3.12): a
 user callback must never run on a worker thread, because a slow callback would then hold an NPU core
 idle, and callbacks must never overlap each other (the peer's contract, peer-behavior.md §9).
@@ -38,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 #: ``deliver(result, error)``: exactly one of the two is meaningful; ``error`` is ``None`` on success.
 Deliver = Callable[[Any, Optional[BaseException]], None]
+
+# The ticket of an outcome delivered in completion order even by an ordered sequencer.
+_UNORDERED = -1
 
 # (deliver, result, error) waiting in the buffer.
 _Entry = Tuple[Deliver, Any, Optional[BaseException]]
@@ -187,15 +194,17 @@ class Sequencer:
 
     # -- owner API (lock held) ---------------------------------------------------------------------------
 
-    def issue_locked(self) -> int:
-        """Return the next ticket (lock held)."""
+    def issue_locked(self, ordered: bool = True) -> int:
+        """Return the next ticket (lock held); ``ordered=False`` gives one outside the delivery order."""
         self._issued += 1
-        return next(self._tickets)
+        if ordered and self._ordered:
+            return next(self._tickets)
+        return _UNORDERED
 
     def complete_locked(self, ticket: int, deliver: Deliver, result: Any, error: Optional[BaseException]) -> None:
         """Store the outcome of ``ticket`` and wake the callback thread if it can deliver (lock held)."""
         entry: _Entry = (deliver, result, error)
-        if self._ordered:
+        if self._ordered and ticket != _UNORDERED:
             self._by_ticket[ticket] = entry
             ready = ticket == self._next
         else:
@@ -261,6 +270,9 @@ class Sequencer:
                 nxt += 1
                 entry = by_ticket.pop(nxt, None)
             self._next = nxt
+            if self._fifo:
+                batch.extend(self._fifo)
+                self._fifo.clear()
         else:
             batch = list(self._fifo)
             self._fifo.clear()

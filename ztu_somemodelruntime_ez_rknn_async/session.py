@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import operator
 import re
@@ -49,7 +50,7 @@ from ._tasks import (
     wait,
 )
 from ._zc_engine import ZeroCopyEngine
-from .errors import InvalidArgumentError, InvalidOptionError, SessionClosedError
+from .errors import InvalidArgumentError, InvalidOptionError, SessionClosedError, SubmitTimeoutError
 from .options import (
     PROVIDER_NAME,
     ProviderConfig,
@@ -561,8 +562,8 @@ class InferenceSession:
                        run_options: Any = None) -> Outputs:
         """Awaitable form of :meth:`run` (``outputs = await sess.run_coro(None, feed)``).
 
-        The inference runs on a worker thread; the event loop is only blocked while the submission waits
-        for queue capacity (at most ``submit_timeout_ms``).
+        The inference runs on a worker thread. The event loop is never blocked: when the queue is full,
+        the submission waits for capacity (at most ``submit_timeout_ms``) on the loop's default executor.
         """
         core = self._live()
         batch, native, timeout_s = self._run_settings(run_options)
@@ -571,7 +572,11 @@ class InferenceSession:
         indices = resolve_output_names(core.float_outputs, output_names)
         plans = core.native_outputs if native else core.float_outputs
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = submit_internal(core, feed, plans, self._profiler, "run_coro")
+        try:
+            fut = submit_internal(core, feed, plans, self._profiler, "run_coro", block=False)
+        except SubmitTimeoutError:
+            fut = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(submit_internal, core, feed, plans, self._profiler, "run_coro"))
         try:
             if timeout_s is None:
                 outs: Outputs = await asyncio.wrap_future(fut)
