@@ -574,3 +574,38 @@ def test_destroy_fault_in_the_zero_copy_context(model: pathlib.Path, sim: Any,
     assert live(sim)["live_mems"] == base["live_mems"]
     assert _raw_destroy(zc_handle) == 0
     assert live(sim) == base
+
+
+def test_destroy_mem_fault_is_logged_not_raised_and_only_that_memory_leaks(model: pathlib.Path, sim: Any,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Same decision for rknn_destroy_mem (called from OrtValue finalizers): logged, never raised, not retried;
+    exactly that memory stays live in the runtime, and the session keeps working."""
+    from ztu_somemodelruntime_ez_rknn_async import _abi
+
+    base = live(sim)
+    sess = InferenceSession(model, provider_options=opts(threads_per_core=1))
+    try:
+        doomed = OrtValue.ortvalue_from_numpy(feed(1), "rknpu2", session=sess, name="x", io_kind="input")
+        kept = OrtValue.ortvalue_from_numpy(feed(2), "rknpu2", session=sess, name="x", io_kind="input")
+        ((_owner, mem),) = doomed._storage._imports.values()  # type: ignore[union-attr]
+        zc_handle = sess._core._zero_copy.owner.ctx.handle  # type: ignore[union-attr]
+        mems = sim.counter("live_mems")
+        calls = sim.counter("calls:rknn_destroy_mem")
+        sim.inject_fault("rknn_destroy_mem", nth=1, code=-1)
+        with caplog.at_level(logging.WARNING, logger="ztu_somemodelruntime_ez_rknn_async"):
+            del doomed, _owner
+            import gc
+
+            gc.collect()
+        assert sim.counter("calls:rknn_destroy_mem") == calls + 1
+        assert "rknn_destroy_mem" in caplog.text and "(-1)" in caplog.text, caplog.text
+        assert sim.counter("live_mems") == mems  # not freed, and not retried
+        assert ident([kept.numpy()]) == 2 and ident(sess.run(None, [feed(3)])) == 3
+        # free it for real through the raw API so that the leak check sees a clean state
+        lib = ez._library.load_runtime("simulator")  # type: ignore[attr-defined]
+        assert lib.api.rknn_destroy_mem(_abi.rknn_context(zc_handle), mem) == 0
+        assert sim.counter("live_mems") == mems - 1
+        del kept, mem
+    finally:
+        sess.close()
+    assert live(sim) == base
