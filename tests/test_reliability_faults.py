@@ -200,7 +200,7 @@ def test_run_coro_keeps_the_runtime_timeout_code(model: pathlib.Path, sim: Any, 
 
 
 @pytest.mark.xfail(_PY311, strict=True, raises=ez.RunTimeoutError,
-                   reason="_tasks._SessionFuture.result()/exception() without a timeout catch "
+                   reason="_tasks.TimedFuture.result() without a timeout catches "
                           "concurrent.futures.TimeoutError, which is the builtin TimeoutError since Python 3.11, so "
                           "the runtime's RknnTimeoutError (code -2) becomes RunTimeoutError when run_timeout_ms is set")
 def test_submit_future_keeps_the_runtime_timeout_code(model: pathlib.Path, sim: Any) -> None:
