@@ -535,3 +535,71 @@ def test_absurd_io_counts(monkeypatch: pytest.MonkeyPatch, model: pathlib.Path, 
     with pytest.raises((RknnError, InvalidArgumentError)):
         InferenceSession(str(model), provider_options=SIM)
     assert sim.counter("live_contexts") == base
+
+
+def _set(cmds: Any, **fields: Any) -> Corruptor:
+    wanted = {int(getattr(_abi.rknn_query_cmd, c)) for c in cmds}
+
+    def corrupt(cmd: int, info: Any) -> None:
+        if cmd in wanted:
+            for k, v in fields.items():
+                setattr(info, k, v)
+
+    return corrupt
+
+
+_ATTRS = ("RKNN_QUERY_INPUT_ATTR", "RKNN_QUERY_OUTPUT_ATTR")
+_NATIVE = ("RKNN_QUERY_NATIVE_INPUT_ATTR", "RKNN_QUERY_NATIVE_OUTPUT_ATTR", "RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR",
+           "RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR")
+HOSTILE: Dict[str, Corruptor] = {
+    "unknown type": _set(_ATTRS, type=99),
+    "unknown format": _set(_ATTRS, fmt=77),
+    "unknown quantisation, nan scale": _set(_ATTRS, qnt_type=9, scale=float("nan")),
+    "int8 with scale 0": _set(_ATTRS, qnt_type=2, scale=0.0, type=2),
+    "native sizes 4 GiB": _set(_NATIVE, size=0xFFFFFFFF, size_with_stride=0xFFFFFFFF, n_elems=0xFFFFFFFF),
+    "native sizes 1 byte": _set(_NATIVE, size=1, size_with_stride=1, n_elems=1),
+    "native strides 4 G": _set(_NATIVE, w_stride=0xFFFFFFFF, h_stride=0xFFFFFFFF),
+    "native scalar": _set(_NATIVE, n_dims=0),
+    "native unknown type": _set(_NATIVE, type=99),
+    "no inputs": _set(["RKNN_QUERY_IN_OUT_NUM"], n_input=0),
+    "no outputs": _set(["RKNN_QUERY_IN_OUT_NUM"], n_output=0),
+    "dynamic range 4 G rows": _set(["RKNN_QUERY_INPUT_DYNAMIC_RANGE"], shape_number=0xFFFFFFFF),
+    "dynamic range of scalars": _set(["RKNN_QUERY_INPUT_DYNAMIC_RANGE"], n_dims=0),
+    "current output 1 element": _set(["RKNN_QUERY_CURRENT_OUTPUT_ATTR"], n_dims=1, dims=(ctypes.c_uint32 * 16)(1)),
+    "current output 4 EiB": _set(["RKNN_QUERY_CURRENT_OUTPUT_ATTR"], n_dims=2,
+                                 dims=(ctypes.c_uint32 * 16)(1 << 30, 1 << 30)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(HOSTILE))
+def test_other_hostile_answers_only_produce_errors(monkeypatch: pytest.MonkeyPatch, native_model: Any, sim: Any,
+                                                   what: str) -> None:
+    """Answers no sane runtime gives, through construction, introspection, a run and zero copy: the session
+    either works or raises a clear Python error; nothing crashes and nothing leaks (autouse leak check)."""
+    allowed = (RknnError, InvalidArgumentError, MemoryError)
+    static = native_model([TensorSpec("x", (1, 3, 4, 4))], [TensorSpec("y", (1, 3, 4, 4))], latency_us=0)
+    dynamic = native_model([TensorSpec("x", (1, 4), shapes=[(1, 4), (2, 4)])],
+                           [TensorSpec("y", (1, 4), shapes=[(1, 4), (2, 4)])], latency_us=0)
+    _hostile_runtime(monkeypatch, HOSTILE[what])
+    for path, x in ((static, np.zeros((1, 3, 4, 4), np.float32)), (dynamic, np.zeros((2, 4), np.float32))):
+        try:
+            sess = InferenceSession(str(path), provider_options=dict(SIM, threads_per_core=1))
+        except allowed:
+            continue
+        with sess:
+            sess.get_inputs(), sess.get_outputs(), sess.get_modelmeta()
+            for call in (lambda: sess.get_native_inputs(), lambda: sess.get_native_outputs(),
+                         lambda: sess.run(None, [x]), lambda: sess.submit(None, [x]).result(timeout=30)):
+                try:
+                    call()
+                except allowed:
+                    pass
+            try:
+                binding = sess.io_binding()
+                binding.bind_cpu_input("x", x)
+                binding.bind_output("y", "rknpu2")
+                sess.run_with_iobinding(binding)
+                binding.copy_outputs_to_cpu()
+            except allowed:
+                pass
+            binding = None  # type: ignore[assignment]
