@@ -240,6 +240,8 @@ def arrays(draw: st.DrawFn) -> Any:
                 a.flags.writeable = False
     except (ValueError, TypeError):
         a = np.zeros(shape, dtype)
+    if not isinstance(a, np.ndarray):  # indexing a 0-d array with () gives a scalar
+        a = np.zeros(shape, dtype)
     if a.dtype.kind in "fiu" and a.size and a.flags.writeable:
         a[...] = np.arange(a.size).reshape(a.shape) % 7
     return a
