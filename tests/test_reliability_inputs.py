@@ -12,12 +12,14 @@ show:
 * random feeds (names, containers, shapes incl. zero-size and huge ones like ``(1 << 40,)`` as cheap
   broadcast views, dtypes, byte orders, layouts, non-contiguous/negative/zero strides, unaligned buffers,
   Python objects) through every submission API never crash or hang: either the documented
-  InvalidArgumentError, raised before anything reaches the runtime, or the correct result.
+  InvalidArgumentError, raised before anything reaches the runtime, or the correct result
+  (``ZTU_FEED_EXAMPLES=<n>`` runs more examples than the default 200).
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import pathlib
 import threading
 from typing import Any, Dict, List, Optional, Tuple
@@ -37,7 +39,7 @@ SIM = {"runtime_library": "simulator"}
 WAIT_S = 30.0
 SETTINGS = settings(deadline=None, max_examples=60,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-FEED_SETTINGS = settings(SETTINGS, max_examples=200)
+FEED_SETTINGS = settings(SETTINGS, max_examples=int(os.environ.get("ZTU_FEED_EXAMPLES", "200")))
 
 
 @pytest.fixture(scope="module")

@@ -334,3 +334,39 @@ def test_interpreter_exit_with_a_hung_run_is_bounded(model: pathlib.Path, sim_li
     assert time.monotonic() - t0 < 45
     assert proc.returncode == 0, proc.stderr
     assert "EXITING" in proc.stdout and "QUEUED 'session closed'" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_close_during_a_hung_zero_copy_run(model: pathlib.Path, sim: Any) -> None:
+    """run_with_iobinding runs on the caller's thread holding the zero-copy context: close() from another
+    thread neither waits for it nor destroys the context under it; the context and its memories go once the
+    run returns and the values are dropped."""
+    base = live(sim)
+    sess = InferenceSession(model, provider_options=opts(threads_per_core=1))
+    binding = sess.io_binding()
+    binding.bind_cpu_input("x", feed(1))
+    binding.bind_output("y", "rknpu2")
+    sess.run_with_iobinding(binding)
+    assert ident(binding.copy_outputs_to_cpu()) == 1
+    runs = sim.counter("calls:rknn_run")
+    sim.hang_next_run(HANG_US)
+    outcome: List[Any] = []
+
+    def hung() -> None:
+        try:
+            sess.run_with_iobinding(binding)
+            outcome.append("ok")
+        except BaseException as exc:  # noqa: B902
+            outcome.append(exc)
+
+    th = threading.Thread(target=hung)
+    th.start()
+    hang_started(sim, runs)
+    elapsed = _timed(sess.close)
+    assert elapsed < HANG_US / 1e6 - 1.0, elapsed
+    th.join(BOUND_S)
+    assert outcome == ["ok"], outcome  # the run that was in flight completed normally
+    with pytest.raises(ez.SessionClosedError):
+        sess.run_with_iobinding(binding)
+    del binding
+    gc.collect()
+    assert wait_until(lambda: live(sim) == base), live(sim)
