@@ -370,3 +370,45 @@ def test_close_during_a_hung_zero_copy_run(model: pathlib.Path, sim: Any) -> Non
     del binding
     gc.collect()
     assert wait_until(lambda: live(sim) == base), live(sim)
+
+
+@pytest.mark.xfail(strict=True, reason="_tasks.imap's finally waits (without a bound when run_timeout_ms is unset) for "
+                                       "its running tasks; when an abandoned imap generator is garbage-collected on "
+                                       "the worker thread running one of those tasks (cyclic garbage, collected "
+                                       "during the task's own allocations), that worker waits for itself: the slot "
+                                       "is stuck forever")
+def test_an_abandoned_imap_generator_collected_on_a_worker_never_deadlocks(model: pathlib.Path,
+                                                                           sim_library: str) -> None:
+    code = (
+        "import gc, sys, time, numpy as np\n"
+        "from ztu_somemodelruntime_ez_rknn_async import InferenceSession, simulator, _runner\n"
+        "# a collection triggered by the task's own allocations, made deterministic: the next run collects\n"
+        "flag = []\n"
+        "orig = _runner.SlotRunner.run\n"
+        "def run(self, *a, **k):\n"
+        "    if flag:\n"
+        "        flag.clear()\n"
+        "        gc.collect()\n"
+        "    return orig(self, *a, **k)\n"
+        "_runner.SlotRunner.run = run\n"
+        "s = InferenceSession(sys.argv[1], provider_options={'runtime_library': 'simulator', 'threads_per_core': 1})\n"
+        "simulator.control().set_latency_override(20000)\n"
+        "x = {'x': np.zeros((1, 4), np.float32)}\n"
+        "gen = s.imap((x for _ in range(100)), max_in_flight=4)\n"
+        "next(gen)\n"
+        "holder = [gen]; holder.append(holder)  # the generator is now only reachable through a cycle\n"
+        "gc.disable()\n"
+        "del gen, holder\n"
+        "flag.append(1)\n"
+        "try:\n"
+        "    print('SERVES', len(s.submit(None, x).result(timeout=5)), flush=True)\n"
+        "except Exception as e:\n"
+        "    print('STUCK', repr(e), flush=True)\n"
+        "    import os; os._exit(3)  # the slot is stuck: do not wait for it at exit either\n"
+        "s.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(ez.__file__).resolve().parents[1]) + os.pathsep +
+               os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code, str(model)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "SERVES 1" in proc.stdout, proc.stdout + proc.stderr[-2000:]
