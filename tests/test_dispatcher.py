@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import random
 import sys
 import threading
@@ -356,6 +357,197 @@ def test_an_idle_core_does_not_wait_behind_a_busy_one_but_its_lead_is_bounded(cl
     core0_release.set()
     wait_until(lambda: rec.count() == 20, "all deliveries")
     assert rec.keys == list(range(20))
+
+
+# -- a stalled core stops pacing the others ---------------------------------------------------------------
+
+
+class HangOnce:
+    """A job that blocks (until released) on the first task each slot of ``cores`` gets; quick otherwise."""
+
+    def __init__(self, cores: Sequence[int]) -> None:
+        self.cores = set(cores)
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.hung: List[WorkerSlot] = []
+
+    def __call__(self, slot: WorkerSlot) -> int:
+        with self.lock:
+            hang = slot.core in self.cores and slot not in self.hung
+            if hang:
+                self.hung.append(slot)
+        if hang:
+            assert self.release.wait(LONG), "hung job never released"
+        return slot.core
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.hung)
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["burst", "one-by-one"])
+def test_a_hung_job_does_not_stop_the_other_cores(closing: List[Dispatcher], one_by_one: bool) -> None:
+    # Before the stall rule, cores 1 and 2 parked for good once max_lead rounds ahead of the hung core.
+    d = make()
+    closing.append(d)
+    gates = Gates(1)
+    rec = Recorder()
+    d.submit(gates.job(0), rec("hung"), ordered=False)
+    assert gates.started[0].wait(LONG)
+    hung_core = gates.slots[0].core  # type: ignore[union-attr]
+    for i in range(20):
+        d.submit(const(i), rec(i))
+        if one_by_one:
+            # Each lands on an idle slot parked by the lead (with nothing queued when it parked): the
+            # submission itself must get a parked slot to look again.
+            wait_until(lambda: rec.count() == i + 1, f"delivery {i}")
+    wait_until(lambda: rec.count() == 20, "the 20 quick jobs")
+    assert not gates.release[0].is_set() and rec.keys == list(range(20))
+    stats = d.stats()
+    assert stats.tasks_per_core[hung_core] == 1 and stats.running == 1
+    assert d._engine.schedule.stalls == 1
+    gates.open_all()
+    wait_until(lambda: rec.count() == 21, "the hung job")
+    d.close()
+
+
+@pytest.mark.parametrize("weights", [{0: 1, 1: 1, 2: 1}, {0: 2, 1: 1, 2: 1}], ids=["1-1-1", "2-1-1"])
+def test_a_stalled_core_rejoins_and_the_counts_follow_the_weights_again(
+    closing: List[Dispatcher], weights: Dict[int, int]
+) -> None:
+    d = make(cores=sorted(weights), weights=weights)
+    closing.append(d)
+    hang = HangOnce([0])
+    rec = Recorder()
+    d.submit(hang, rec("hung"), ordered=False)
+    wait_until(lambda: hang.count() == 1, "core 0 to hang")
+    for i in range(60):
+        d.submit(const(i), rec(i))
+    wait_until(lambda: rec.count() == 60, "the other cores to serve everything")
+    before = d.stats().tasks_per_core
+    assert before[0] == 1
+    hang.release.set()
+    wait_until(lambda: rec.count() == 61, "the hung job")
+    # Core 0 rejoins at the pass of the most lagging working core: it does not owe the ~20 rounds it
+    # missed (catching up would park cores 1 and 2 meanwhile), so the new tasks follow the weights.
+    n = 120
+    rnd = random.Random(3)
+    for i in range(n):
+        d.submit(sleeper(rnd.choice([0.0, 0.0, 0.0003])), rec(("after", i)))
+    wait_until(lambda: rec.count() == 61 + n, "the tasks after the rejoin")
+    after = d.stats().tasks_per_core
+    d.close()
+    total = sum(weights.values())
+    lead = 2
+    for core, w in weights.items():
+        delta = after[core] - before[core] - (1 if core == 0 else 0)
+        # Rounds differ by less than lead + 1/w before and after: twice that on the difference.
+        assert abs(delta - n * w / total) < 2 * w * (lead + 1), (before, after)
+    assert after[0] - before[0] > 1  # it takes tasks again
+
+
+def test_the_stall_limit_scales_with_the_typical_run_time_on_the_dispatcher_clock(
+    closing: List[Dispatcher],
+) -> None:
+    clock = FakeClock(tick=0.0)
+    d = make(clock=clock, stall_floor_s=0.05)  # default stall_factor: 8
+    closing.append(d)
+    engine = d._engine
+    for _ in range(3):  # typical run time 1 s (fake): stall limit 8 s
+        d.run_inline(lambda slot: clock.advance(1.0), LONG)
+    gates = Gates(1)
+    rec = Recorder()
+    d.submit(gates.job(0), rec("hung"), ordered=False)
+    assert gates.started[0].wait(LONG)
+    for i in range(20):
+        d.submit(const(i), rec(i))
+    wait_until(lambda: d.stats().completed == 6, "the other cores to reach the lead")
+    assert d.stats().queue_depth == 14
+
+    def parked_slots_look_again() -> None:
+        seen = engine.rechecks
+        wait_until(lambda: engine.rechecks >= seen + 2, "parked slots to look again")
+
+    parked_slots_look_again()  # no fake time passed: the lead holds
+    clock.advance(5.0)  # past the floor, not past 8 x the typical run time
+    parked_slots_look_again()
+    assert d.stats().completed == 6 and engine.schedule.stalls == 0
+    clock.advance(3.5)
+    wait_until(lambda: rec.count() == 20, "the quick jobs once core 0 is stalled")
+    assert engine.schedule.stalls == 1
+    gates.open_all()
+    wait_until(lambda: rec.count() == 21, "the hung job")
+    d.close()
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 3), min_size=2, max_size=3),
+    per_core=st.integers(1, 2),
+    max_lead=st.integers(1, 3),
+    hang_mask=st.integers(1, 6),
+    n=st.integers(5, 40),
+    inline_every=st.integers(0, 5),
+    one_by_one=st.booleans(),
+)
+def test_hung_cores_never_stop_the_working_ones(
+    weights: List[int], per_core: int, max_lead: int, hang_mask: int, n: int, inline_every: int, one_by_one: bool
+) -> None:
+    schedule = dict(enumerate(weights))
+    hung_cores = [c for c in schedule if hang_mask >> c & 1][: len(schedule) - 1]  # at least one works
+    d = make(
+        cores=sorted(schedule), per_core=per_core, weights=schedule, max_lead=max_lead, sequential=False,
+        stall_floor_s=0.01,
+    )
+    hang = HangOnce(hung_cores)
+    rec = Recorder()
+    try:
+        for i in range(n):
+            d.submit(hang, rec(i))
+            if inline_every and i % inline_every == 0:
+                assert d.run_inline(lambda slot: slot.core, LONG) in schedule
+            if one_by_one:
+                wait_until(lambda: rec.count() + hang.count() == i + 1, f"task {i}")
+        # Every task that does not hang completes while the hung ones stay blocked.
+        wait_until(lambda: rec.count() + hang.count() == n, "every task that does not hang")
+        assert not hang.release.is_set()
+        hang.release.set()
+        wait_until(lambda: rec.count() == n, "the hung tasks")
+    finally:
+        hang.release.set()
+        d.close()
+    assert sorted(rec.calls) == list(range(n)) and set(rec.calls.values()) == {1}
+    stats = d.stats()
+    check_balance(stats)
+    assert stats.completed == n and stats.running == stats.queue_depth == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"stall_factor": 0.5}, {"stall_factor": math.inf}, {"stall_floor_s": 0}, {"stall_floor_s": -1.0},
+     {"stall_floor_s": math.nan}],
+    ids=["factor-below-1", "factor-inf", "floor-0", "floor-negative", "floor-nan"],
+)
+def test_invalid_stall_settings_are_rejected(kwargs: Dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="stall_"):
+        make(**kwargs)
+
+
+def test_the_stall_rule_can_be_disabled(closing: List[Dispatcher]) -> None:
+    d = make(stall_floor_s=math.inf)
+    closing.append(d)
+    gates = Gates(1)
+    rec = Recorder()
+    d.submit(gates.job(0), rec("hung"), ordered=False)
+    assert gates.started[0].wait(LONG)
+    for i in range(20):
+        d.submit(const(i), rec(i))
+    wait_until(lambda: d.stats().completed == 6, "cores 1 and 2 to reach the lead")
+    # Parked without a timeout: nothing but the end of the hung job can move them again.
+    assert all(w.timeout < 0 for w in d._engine.idle) and len(d._engine.idle) == 2
+    gates.open_all()
+    wait_until(lambda: rec.count() == 21, "everything")
+    d.close()
 
 
 def test_a_slot_is_never_used_by_two_threads_at_once() -> None:

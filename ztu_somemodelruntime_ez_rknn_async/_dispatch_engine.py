@@ -48,9 +48,9 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from ._dispatch_policy import Schedule
+from ._dispatch_policy import NOT_RUNNING, Schedule
 from ._dispatch_stats import RESERVOIR_SIZE, DispatcherStats, Ring
-from ._dispatch_worker import BUSY, IDLE, LENT, STOPPED, InlineWaiter, Task, Worker, worker_main
+from ._dispatch_worker import BUSY, CHECK, IDLE, LENT, STOPPED, InlineWaiter, Task, Worker, worker_main
 from .errors import SessionClosedError, SubmitTimeoutError
 from .sequencer import Sequencer, report_unraisable
 
@@ -79,6 +79,8 @@ class Engine:
         close_timeout_s: float,
         on_closed: Optional[Callable[[], None]],
         clock: Callable[[], float],
+        stall_factor: float,
+        stall_floor_s: float,
     ) -> None:
         self.lock = threading.Lock()
         self.space = threading.Condition(self.lock)  # submitters waiting for capacity or pacing
@@ -91,9 +93,15 @@ class Engine:
         self.close_timeout_s = close_timeout_s
         self.on_closed = on_closed
 
-        self.schedule = Schedule(schedule_weights, (s.core for s in slots), max_lead)
+        self.run_ring = Ring(RESERVOIR_SIZE)
+        self.schedule = Schedule(
+            schedule_weights, (s.core for s in slots), max_lead, clock, self.run_ring.recent, stall_factor,
+            stall_floor_s,
+        )
         cores = self.schedule.cores
         self.workers: List[Worker] = [Worker(slot, cores[slot.core]) for slot in slots]
+        for worker in self.workers:
+            worker.core.members.append(worker)
         self.idle: List[Worker] = list(self.workers)
         self.queue: Deque[Task] = collections.deque()
         self.waiters: Deque[InlineWaiter] = collections.deque()
@@ -108,6 +116,7 @@ class Engine:
         self.ema = 0.0
         self.last_accept = clock()
         self.paced_submits = 0
+        self.rechecks = 0  # parked slots that woke up to apply the lead rule again (tests)
 
         # Statistics.
         self.started_at = clock()
@@ -119,7 +128,6 @@ class Engine:
         self.inline_runs = 0
         self.inline_failed = 0
         self.wait_ring = Ring(RESERVOIR_SIZE)
-        self.run_ring = Ring(RESERVOIR_SIZE)
 
         self.sequencer = Sequencer(
             self.lock,
@@ -176,6 +184,31 @@ class Engine:
             freed += 1
         if freed and self.space_waiters:
             self.space.notify(freed)
+        if queue and self.idle:
+            self._arm_locked()
+
+    def _arm_locked(self) -> None:
+        """Tasks wait while the lead parks every idle slot (lock held).  A core can stall without any event
+        that would run the assignment again, so one parked slot must look again after a bounded time: if
+        none sleeps with a timeout, kick one (it re-parks itself as a timed sleeper)."""
+        if not self.schedule.detect:
+            return
+        idle = self.idle
+        for worker in idle:
+            if worker.timeout >= 0.0:
+                return
+        worker = idle.pop()
+        worker.state = CHECK
+        worker.task = None
+        worker.wake.release()
+
+    def resume_locked(self, worker: Worker) -> Optional[Task]:
+        """A worker's thread woke without a task (kicked, or its timed sleep ended while still IDLE): apply
+        the assignment rules to it again, now that a core may have stalled (lock held)."""
+        self.rechecks += 1
+        if worker.state == IDLE:
+            self.idle.remove(worker)
+        return self._next_for_locked(worker)
 
     def _next_for_locked(self, worker: Worker) -> Optional[Task]:
         """A worker's slot is free again: lend it, give it the next task, or park it (lock held)."""
@@ -187,6 +220,7 @@ class Engine:
             # Synchronous callers first: a stream of async submissions must not starve run().
             waiter = self.waiters.popleft()
             worker.state = LENT
+            worker.timeout = -1.0  # its thread sleeps until the borrower hands the slot back
             core.take()
             waiter.worker = worker
             waiter.wake.release()
@@ -208,6 +242,13 @@ class Engine:
             return task
         worker.state = IDLE
         self.idle.append(worker)
+        if queue and schedule.detect:
+            # Parked by the lead while tasks wait (rare): sleep with a timeout, to notice a core that
+            # stalls; the same stalls may make other idle slots eligible now.
+            worker.timeout = schedule.recheck_s
+            self._dispatch_locked()
+        else:
+            worker.timeout = -1.0
         return None
 
     def finish_locked(
@@ -223,7 +264,11 @@ class Engine:
     ) -> Optional[Task]:
         """Record a finished task, queue its outcome for delivery, and return the worker's next task."""
         elapsed = end - start
-        worker.core.busy += elapsed
+        core = worker.core
+        worker.started = NOT_RUNNING
+        if core.stalled:
+            self.schedule.rejoin(core)
+        core.busy += elapsed
         worker.busy += elapsed
         worker.tasks += 1
         self.run_ring.add(elapsed)
@@ -274,6 +319,8 @@ class Engine:
                     self._assign_locked(worker, task)
                     return
             self.queue.append(task)
+            if self.idle:  # the lead parks them
+                self._arm_locked()
 
     def _admit_slow_locked(self, timeout_s: float) -> None:
         """Wait (lock held) up to ``timeout_s`` until a submission may be accepted; raise on close or timeout."""
@@ -379,6 +426,7 @@ class Engine:
         clock = self.clock
         error: Optional[BaseException] = None
         start = clock()
+        worker.started = start
         try:
             return job(worker.slot)
         except BaseException as exc:
@@ -388,7 +436,11 @@ class Engine:
             end = clock()
             elapsed = end - start
             with self.lock:
-                worker.core.busy += elapsed
+                core = worker.core
+                worker.started = NOT_RUNNING
+                if core.stalled:
+                    self.schedule.rejoin(core)
+                core.busy += elapsed
                 worker.busy += elapsed
                 worker.tasks += 1
                 self.run_ring.add(elapsed)
@@ -401,6 +453,12 @@ class Engine:
                 if task is not None or worker.state == STOPPED:
                     # The worker thread sleeps while its slot is lent: hand it the task or the stop.
                     worker.task = task
+                    worker.wake.release()
+                elif worker.state == IDLE and worker.timeout >= 0.0:
+                    # Parked by the lead while tasks wait, but its thread sleeps without a timeout: kick it
+                    # to re-park itself as a timed sleeper.
+                    self.idle.remove(worker)
+                    worker.state = CHECK
                     worker.wake.release()
             del error
 

@@ -66,15 +66,31 @@ from __future__ import annotations
 
 import math
 from functools import reduce
-from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, TypeVar
 
-__all__ = ["CoreState", "Schedule"]
+__all__ = ["NOT_RUNNING", "STALL_FACTOR", "STALL_FLOOR_S", "STALL_WINDOW", "CoreState", "Schedule"]
+
+#: ``started`` of a slot that is not running a job (so a core with such a slot is never stalled).
+NOT_RUNNING = math.inf
+#: Default ``stall_factor``: a slot is stalled after this many typical (p90) run times.
+STALL_FACTOR = 8.0
+#: Default ``stall_floor_s``: never call a slot stalled before it has run this long.
+STALL_FLOOR_S = 0.25
+#: Recent run times (any slot, worker or inline) whose p90 is the typical run time.
+STALL_WINDOW = 64
+# Bound on one timed re-check sleep of a slot parked by the lead (also keeps it below TIMEOUT_MAX).
+_MAX_RECHECK_S = 60.0
+_MIN_RECHECK_S = 0.001
+
+
+class _Running(Protocol):
+    started: float  # clock() when its current job started, NOT_RUNNING when it runs none
 
 
 class CoreState:
     """Per-core scheduling state and counters (guarded by the engine lock)."""
 
-    __slots__ = ("core", "weight", "stride", "passv", "tasks", "busy", "nslots")
+    __slots__ = ("core", "weight", "stride", "passv", "tasks", "busy", "nslots", "members", "stalled")
 
     def __init__(self, core: int, weight: int, stride: int) -> None:
         self.core = core
@@ -84,6 +100,8 @@ class CoreState:
         self.tasks = 0
         self.busy = 0.0
         self.nslots = 0
+        self.members: List[_Running] = []  # its slots' workers (registered by the engine)
+        self.stalled = False  # excluded from the minimum pass since the last time one of its jobs ended
 
     def take(self) -> None:
         """A slot of this core took a task (queued or inline): it counts toward the core's share."""
@@ -106,11 +124,26 @@ class Schedule:
         slot_cores: The core of every slot, one entry per slot.
         max_lead: Rounds a core may run ahead of the most lagging one; ``None``: two rounds per slot of
             the largest core.
+        clock: The dispatcher's clock (the one that stamps ``started`` and measures run times).
+        recent_runs: ``recent_runs(k)``: the last ``k`` run times (at most), in any order.
+        stall_factor: A core is stalled once each of its slots has run its job for longer than
+            ``max(stall_floor_s, stall_factor * p90 of the recent run times)``.
+        stall_floor_s: See ``stall_factor``; ``math.inf`` disables the stall rule.
     """
 
-    __slots__ = ("cores", "core_list", "weighted", "lead_units")
+    __slots__ = ("cores", "core_list", "weighted", "lead_units", "clock", "recent_runs", "stall_factor",
+                 "stall_floor_s", "detect", "recheck_s", "stalls")
 
-    def __init__(self, weights: Mapping[int, int], slot_cores: Iterable[int], max_lead: Optional[int]) -> None:
+    def __init__(
+        self,
+        weights: Mapping[int, int],
+        slot_cores: Iterable[int],
+        max_lead: Optional[int],
+        clock: Callable[[], float] = lambda: 0.0,
+        recent_runs: Callable[[int], List[float]] = lambda k: [],
+        stall_factor: float = STALL_FACTOR,
+        stall_floor_s: float = STALL_FLOOR_S,
+    ) -> None:
         scale = reduce(_lcm, weights.values(), 1)
         self.cores: Dict[int, CoreState] = {
             core: CoreState(core, weight, scale // weight) for core, weight in sorted(weights.items())
@@ -123,12 +156,26 @@ class Schedule:
             # Default measured in benchmarks/dispatch_overhead.py: two rounds per slot of a core.
             max_lead = 2 * max(1, max(c.nslots for c in self.core_list))
         self.lead_units = max_lead * scale
+        self.clock = clock
+        self.recent_runs = recent_runs
+        self.stall_factor = stall_factor
+        self.stall_floor_s = stall_floor_s
+        # Whether the stall rule can ever matter: with one core the lead never parks anybody.
+        self.detect = self.weighted and math.isfinite(stall_floor_s)
+        # After a slow-path evaluation that left a slot parked: when to look again (clock seconds).
+        self.recheck_s = min(stall_floor_s, _MAX_RECHECK_S)
+        self.stalls = 0  # times a core was found stalled (statistics, tests)
+
+    # -- the lead rule ---------------------------------------------------------------------------------------
 
     def eligible(self, core: CoreState) -> bool:
         """Whether a slot of ``core`` may take the head task (its core is within the lead)."""
         if not self.weighted:
             return True
-        return core.passv < min(c.passv for c in self.core_list) + self.lead_units
+        passv = core.passv
+        if passv < min(c.passv for c in self.core_list) + self.lead_units:
+            return True
+        return self.detect and passv < self._working_floor() + self.lead_units
 
     def pick_idle(self, idle: Sequence[W]) -> Optional[W]:
         """The idle worker that should take the next task, or None if no idle core may run ahead."""
@@ -136,13 +183,9 @@ class Schedule:
             return None
         if not self.weighted:
             return idle[0]
-        limit = min(c.passv for c in self.core_list) + self.lead_units
-        best: Optional[W] = None
-        best_pass = limit
-        for worker in idle:  # idle is in idle-since order, so ties go to the longest idle slot
-            p = worker.core.passv
-            if p < best_pass:
-                best, best_pass = worker, p
+        best = _lowest(idle, min(c.passv for c in self.core_list) + self.lead_units)
+        if best is None and self.detect:
+            best = _lowest(idle, self._working_floor() + self.lead_units)
         return best
 
     @staticmethod
@@ -154,6 +197,64 @@ class Schedule:
             if best is None or worker.core.passv < best.core.passv:
                 best = worker
         return best
+
+    # -- the stall rule (slow path: only when the lead parks a slot) -----------------------------------------
+
+    def stall_limit(self) -> float:
+        """How long every slot of a core must have been running its job for the core to be stalled."""
+        recent = sorted(self.recent_runs(STALL_WINDOW))
+        if not recent:
+            return self.stall_floor_s
+        p90 = recent[min(len(recent) - 1, max(0, math.ceil(0.9 * len(recent)) - 1))]
+        return max(self.stall_floor_s, self.stall_factor * p90)
+
+    def _working_floor(self) -> int:
+        """The minimum pass over the cores that are not stalled; marks the stalled ones and sets
+        :attr:`recheck_s` to the time until the stalled set may next grow."""
+        now = self.clock()
+        floor_s = self.stall_floor_s
+        limit = -1.0
+        wait = min(floor_s, _MAX_RECHECK_S)  # a job may start (and hang) any time: never wait longer
+        working: Optional[int] = None
+        for c in self.core_list:
+            age = now - max(m.started for m in c.members)  # -inf while one of its slots runs no job
+            if age > floor_s:
+                if limit < 0.0:
+                    limit = self.stall_limit()
+                if age > limit:
+                    if not c.stalled:
+                        c.stalled = True
+                        self.stalls += 1
+                    continue
+                wait = min(wait, limit - age)
+            elif age > -math.inf:
+                wait = min(wait, floor_s - age)
+            if working is None or c.passv < working:
+                working = c.passv
+        self.recheck_s = max(wait, _MIN_RECHECK_S)
+        if working is None:  # every core stalled: nobody to keep pace with (the caller's core is idle anyway)
+            return min(c.passv for c in self.core_list)
+        return working
+
+    def rejoin(self, core: CoreState) -> None:
+        """A job of a core found stalled ended: it paces the others again, from the pass of the most
+        lagging working core (rounds it missed while stalled are not owed: catching up would park the
+        cores that kept the session serving)."""
+        core.stalled = False
+        others = [c.passv for c in self.core_list if c is not core and not c.stalled]
+        if others:
+            core.passv = max(core.passv, min(others))
+
+
+def _lowest(idle: Sequence[W], limit: int) -> Optional[W]:
+    """The idle worker of the core with the smallest pass below ``limit`` (ties: longest idle)."""
+    best: Optional[W] = None
+    best_pass = limit
+    for worker in idle:  # idle is in idle-since order, so ties go to the longest idle slot
+        p = worker.core.passv
+        if p < best_pass:
+            best, best_pass = worker, p
+    return best
 
 
 def _lcm(a: int, b: int) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Tuple
+from typing import List, Mapping, Tuple
 
 __all__ = ["DispatcherStats", "LatencySummary", "RESERVOIR_SIZE", "Ring"]
 
@@ -107,6 +107,16 @@ class Ring:
             pos = 0
             self._full = True
         self._pos = pos
+
+    def recent(self, k: int) -> List[float]:
+        """The last ``k`` samples (fewer if there are not as many), oldest first."""
+        data = self._data
+        pos = self._pos
+        if pos >= k:
+            return data[pos - k : pos]
+        if not self._full:
+            return data[:pos]
+        return data[max(pos, len(data) - (k - pos)) :] + data[:pos]
 
     def summary(self) -> LatencySummary:
         values = sorted(self._data if self._full else self._data[: self._pos])

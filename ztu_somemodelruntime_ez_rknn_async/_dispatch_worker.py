@@ -8,19 +8,20 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
-from ._dispatch_policy import CoreState
+from ._dispatch_policy import NOT_RUNNING, CoreState
 
 if TYPE_CHECKING:
     from ._dispatch_engine import Engine
     from .dispatcher import WorkerSlot
 
-__all__ = ["BUSY", "IDLE", "LENT", "STOPPED", "InlineWaiter", "Task", "Worker", "worker_main"]
+__all__ = ["BUSY", "CHECK", "IDLE", "LENT", "STOPPED", "InlineWaiter", "Task", "Worker", "worker_main"]
 
 # Worker states (plain ints: compared on the hot path).
 IDLE = 0  # in the idle list, sleeping on its wake lock
 BUSY = 1  # running (or about to run) a task
 LENT = 2  # its slot is borrowed by run_inline; the thread sleeps on its wake lock
 STOPPED = 3
+CHECK = 4  # woken (out of the idle list) to re-check the lead rule and re-park itself as a timed sleeper
 
 # (job, deliver, ticket, accept time); a tuple because it is built once per submit on the hot path.
 Task = Tuple[Callable[[Any], Any], Callable[[Any, Optional[BaseException]], None], int, float]
@@ -29,7 +30,8 @@ Task = Tuple[Callable[[Any], Any], Callable[[Any, Optional[BaseException]], None
 class Worker:
     """One slot and the thread that serves it (fields guarded by the engine lock)."""
 
-    __slots__ = ("slot", "core", "state", "task", "current", "wake", "thread", "tasks", "busy")
+    __slots__ = ("slot", "core", "state", "task", "current", "wake", "thread", "tasks", "busy", "started",
+                 "timeout")
 
     def __init__(self, slot: WorkerSlot, core: CoreState) -> None:
         self.slot = slot
@@ -46,6 +48,12 @@ class Worker:
         self.thread: Optional[threading.Thread] = None
         self.tasks = 0
         self.busy = 0.0
+        # clock() at the start of the job on this slot (written by the thread running it, just before the
+        # call); NOT_RUNNING otherwise (reset under the lock when the job ends).  Read by the stall rule.
+        self.started = NOT_RUNNING
+        # How its thread sleeps while IDLE: < 0 untimed; else re-check the lead rule every `timeout`
+        # seconds (parked by the lead while tasks wait: only a stalled core can change that unannounced).
+        self.timeout = -1.0
 
 
 class InlineWaiter:
@@ -64,20 +72,43 @@ def worker_main(engine: Engine, worker: Worker) -> None:
     lock = engine.lock
     clock = engine.clock
     slot = worker.slot
+    wake = worker.wake
     task: Optional[Task] = None
     try:
         while True:
             if task is None:
-                worker.wake.acquire()
+                timeout = worker.timeout  # set under the lock when it parked (only its own thread re-parks it)
+                if timeout < 0.0:
+                    wake.acquire()
+                elif not wake.acquire(timeout=timeout):
+                    with lock:
+                        # Parked by the lead while tasks wait: look again (a core may have stalled since),
+                        # unless it was moved out of IDLE meanwhile (its wake is, or once lent will be, released).
+                        resumed = worker.state == IDLE
+                        if resumed:
+                            task = engine.resume_locked(worker)
+                            stop = worker.state == STOPPED
+                    if resumed:
+                        if stop:
+                            return
+                        continue  # run the task, or sleep again as the state says
+                    wake.acquire()
                 task = worker.task
                 worker.task = None
-                if task is None:  # woken to stop
-                    return
+                if task is None:  # woken to stop, or kicked to look again (CHECK)
+                    with lock:
+                        if worker.state != STOPPED:
+                            task = engine.resume_locked(worker)
+                        stop = worker.state == STOPPED
+                    if stop:
+                        return
+                    continue
             job, deliver, ticket, accepted = task
             task = None
             error: Optional[BaseException] = None
             result: Any = None
             start = clock()
+            worker.started = start
             try:
                 result = job(slot)
             except BaseException as exc:  # noqa: B902 - delivered to the caller, never raised here

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from ._dispatch_engine import Engine
+from ._dispatch_policy import STALL_FACTOR, STALL_FLOOR_S
 from ._dispatch_stats import DispatcherStats, LatencySummary
 
 __all__ = ["Dispatcher", "DispatcherStats", "LatencySummary", "WorkerSlot"]
@@ -98,8 +100,14 @@ class Dispatcher:
         on_closed: Called exactly once, without arguments, by the last thread to stop using a slot
             after ``close`` (the owner destroys its contexts there).  It must not reference the owner
             strongly, or the owner's threads would keep it alive.
-        clock: Monotonic clock in seconds used for job timing, pacing and submit deadlines
-            (injectable for tests).
+        clock: Monotonic clock in seconds used for job timing, pacing, submit deadlines and the stall
+            rule (injectable for tests).
+        stall_factor: With ``stall_floor_s``, when a core counts as stalled and stops pacing the others
+            (see the ``_dispatch_policy`` docstring): once every slot of the core has been running its
+            job for longer than ``max(stall_floor_s, stall_factor * p90 of the recent run times)``.
+            >= 1; default 8.
+        stall_floor_s: See ``stall_factor``; > 0, default 0.25 s; ``math.inf`` disables the rule (a
+            hung job then parks the other cores once they are ``max_lead`` rounds ahead).
 
     Raises:
         ValueError: Inconsistent slots, weights or limits.
@@ -120,10 +128,16 @@ class Dispatcher:
         close_timeout_s: float = 10.0,
         on_closed: Optional[Callable[[], None]] = None,
         clock: Callable[[], float] = time.perf_counter,
+        stall_factor: float = STALL_FACTOR,
+        stall_floor_s: float = STALL_FLOOR_S,
     ) -> None:
         slots = tuple(slots)
         _validate(slots, schedule_weights, max_queue_size, submit_timeout_s, backlog_limit, max_lead,
                   close_timeout_s)
+        if not (isinstance(stall_factor, (int, float)) and stall_factor >= 1 and math.isfinite(stall_factor)):
+            raise ValueError(f"stall_factor={stall_factor!r} must be a finite number >= 1")
+        if not (isinstance(stall_floor_s, (int, float)) and stall_floor_s > 0):
+            raise ValueError(f"stall_floor_s={stall_floor_s!r} must be > 0 (math.inf disables the stall rule)")
         self._slots = slots
         self._engine = Engine(
             slots,
@@ -138,6 +152,8 @@ class Dispatcher:
             float(close_timeout_s),
             on_closed,
             clock,
+            float(stall_factor),
+            float(stall_floor_s),
         )
         # Dropping the Dispatcher (e.g. with its session) closes it; the threads only hold the engine.
         self._finalizer = weakref.finalize(self, _close_engine, self._engine)
