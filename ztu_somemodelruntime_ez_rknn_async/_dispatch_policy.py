@@ -61,6 +61,48 @@ close to ``max_lead=2`` (a little better with heavy tails at a queue of 6, worse
 0.893 vs 0.918), while ``max_lead=3`` already beats them everywhere; they were rejected because a task
 bound to a core at submission can never move to an idle core, so their behaviour depends on the
 queue size, and the producer blocks on one core's full queue while other cores idle.
+
+A stalled core stops pacing the others
+--------------------------------------
+
+The lead alone turns one hung job into a hung session: while a core's only slot is stuck in a runtime
+call (the session reports ``RunTimeoutError`` to the caller, but the call itself may never return) its
+pass stops, so after ``max_lead`` rounds every other core parks for as long as the call hangs.  The
+weights share work among *working* cores; they must not idle healthy cores behind a stuck one.  So:
+
+* a core is **stalled** when every one of its slots (worker or inline borrower) has been running its
+  current job for longer than ``limit = max(stall_floor_s, stall_factor * p90)``, ``p90`` being the 90th
+  percentile of the last :data:`STALL_WINDOW` run times (all slots);
+* the minimum pass of the lead rule is taken over the cores that are not stalled;
+* when a job of a stalled core ends, the core **rejoins at the pass of the most lagging working core**
+  (never lower than its own).  The rounds it missed are not owed: letting it catch up would park the
+  cores that kept the session serving for as many rounds as it was stuck, with only the rejoined core
+  running.  The per-core counts then follow the weights again *from that point*; over the whole run the
+  stalled core is short by the rounds it missed (a hang is not a share).
+
+Defaults: ``stall_factor=8`` and ``stall_floor_s=0.25``.  NPU run times are close to deterministic (the
++/-20 % jitter above), and with exponential latencies a run exceeds 8 x p90 (about 18 x the mean) with
+probability e^-18: a working core is essentially never taken for stalled by the factor.  The floor
+covers what the p90 does not see: host-side pauses (GIL hand-offs, the OS preempting a thread on a busy
+2-CPU board, a garbage collection) reach tens of milliseconds, and sub-millisecond models would
+otherwise get a limit of a few milliseconds.  A false stall is cheap anyway (the others run a little
+beyond the lead; the core rejoins without catching up), and so is a late one: a hang costs the other
+cores at most ``limit`` of parking once, after which the hung core is excluded until it returns; 0.25 s
+is far below any useful ``run_timeout_ms``.  ``stall_floor_s=math.inf`` disables the rule.
+
+Why a p90 of recent samples rather than an exponential average: it reuses the latency reservoir the
+statistics already fill (nothing is added per task), needs no warm-up rule, and is not inflated by the
+hung call's own huge sample when it finally returns (an average would be, delaying the detection of the
+next hang).  The limit is computed only when needed.
+
+Cost: nothing per task while the lead does not park anybody (the fast path compares passes as before;
+every task only stamps its slot's start time and clears it at the end).  Only when a slot would be
+parked by the lead does the *slow path* read the clock and look at each core's newest job start (and
+compute the p90 only if some core has been busy for longer than the floor).  Because a core stalls
+without any event, a slot parked by the lead *while tasks are queued* sleeps with a timeout (until the
+earliest moment a core could become stalled, at most ``stall_floor_s``) and applies the rule again when
+it expires; at least one parked slot always sleeps that way (the engine kicks one if needed).  Slots
+that park with nothing queued sleep without a timeout, as before.
 """
 from __future__ import annotations
 
