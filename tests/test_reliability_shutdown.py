@@ -414,11 +414,6 @@ def test_an_abandoned_imap_generator_collected_on_a_worker_never_deadlocks(model
     assert proc.returncode == 0 and "SERVES 1" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
 
-@pytest.mark.xfail(strict=True, reason="_dispatch_engine.close() takes the engine lock unconditionally: when the garbage "
-                                       "collector finalizes an InferenceSession (in a reference cycle) on a dispatcher "
-                                       "thread inside one of the engine's locked sections, the session's finalizer -> "
-                                       "Dispatcher.close() waits for the lock its own thread holds: the dispatcher is "
-                                       "dead-locked for good and its contexts leak")
 def test_a_session_collected_on_its_own_worker_never_deadlocks(model: pathlib.Path, sim_library: str) -> None:
     code = (
         "import gc, sys, threading, time, numpy as np\n"

@@ -493,7 +493,16 @@ class Engine:
 
     def close(self, wait: bool) -> None:
         ident = threading.get_ident()
-        with self.lock:
+        internal = ident in self.internal_idents or ident in self.borrowers
+        if internal:
+            # The garbage collector may run a finalizer that closes us (an InferenceSession in a reference cycle)
+            # on one of our own threads while it holds the lock in a locked section: never block on it there.
+            if not self.lock.acquire(timeout=0.1):
+                threading.Thread(target=self.close, args=(False,), name=f"{self.name}-close", daemon=True).start()
+                return
+        else:
+            self.lock.acquire()
+        try:
             if not self.closed:
                 self.closed = True
                 cancelled = list(self.queue)
@@ -520,7 +529,8 @@ class Engine:
                 last = self.users == 0
             else:
                 last = False
-            internal = ident in self.internal_idents or ident in self.borrowers
+        finally:
+            self.lock.release()
         if last:  # only possible when thread creation failed before any thread started
             self._finalize()
         if not wait or internal:
