@@ -39,7 +39,9 @@ thread to leave (worker, callback thread or inline borrower) calls ``on_closed``
 owner can destroy the contexts knowing no thread uses them any more, even when ``close`` is called
 from a deliver callback or a job (it then only signals, never joins itself) or when a hung job
 outlives the close timeout (``on_closed`` then runs whenever that job returns; :meth:`busy_slots`
-tells which slots are still in use).
+tells which slots are still in use).  A ``close`` reached from one of the dispatcher's own threads that
+cannot take the lock (a garbage-collector finalizer run inside one of its locked sections) is handed to a
+short-lived helper thread instead of dead-locking.
 """
 from __future__ import annotations
 
