@@ -4,6 +4,10 @@ The session composes the layers (see ``docs/DESIGN.md``): options are validated 
 (:func:`~.options.parse_providers`), then the runtime is loaded and the contexts are created
 (:mod:`._core`), feeds are validated by :mod:`._feeds`, outputs selected by :mod:`._outputs`, and every
 inference runs on a worker slot of the :class:`~.dispatcher.Dispatcher` through a :class:`~._runner.SlotRunner`.
+This module is the facade: construction, the run APIs, the pipeline, zero copy, profiling and ``close``. The
+introspection API (``get_inputs`` ... ``get_stats``, ``runtime``) is the base class
+:class:`~._introspection.SessionIntrospection`; a call's run options, output selection and batch dispatch are
+resolved by :mod:`._calls`; jobs and internal futures come from :mod:`._tasks`.
 
 Execution paths:
 
@@ -20,22 +24,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import functools
 import logging
 import operator
 import re
 import warnings
 import weakref
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, cast
 
 import numpy as np
 
-from ._attrs import TensorAttr
+from ._calls import output_plans, plan_call, run_batch
 from ._core import ModelInput, SessionCore, build_core, read_model
 from ._feeds import prepare_feed
+from ._introspection import RuntimeInfo, SessionIntrospection
 from ._library import load_runtime
-from ._outputs import OutputPlan, join_batches, resolve_output_names, select_outputs
+from ._outputs import select_outputs
 from ._runner import SlotRunner
 from ._pipeline import Pipeline, check_depth
 from ._tasks import (
@@ -50,17 +54,9 @@ from ._tasks import (
     wait,
 )
 from ._zc_engine import ZeroCopyEngine
-from .errors import InvalidArgumentError, InvalidOptionError, SessionClosedError, SubmitTimeoutError
-from .options import (
-    PROVIDER_NAME,
-    ProviderConfig,
-    SessionOptions,
-    parse_providers,
-    parse_run_options,
-    parse_session_options,
-)
+from .errors import InvalidArgumentError, InvalidOptionError, SubmitTimeoutError
+from .options import SessionOptions, parse_providers, parse_run_options, parse_session_options
 from .plugins import DUP_CONTEXT_WARNING, CustomOpPlugins, load_custom_op_plugins
-from .tensors import ModelMetadata, NodeArg, dynamic_shape, ort_type_string
 from .zero_copy import IOBinding
 
 __all__ = ["InferenceSession", "RuntimeInfo"]
@@ -73,25 +69,7 @@ Callback = Callable[[Outputs, Any, str], Any]
 _MIN_SDK = (2, 4, 1)
 
 
-@dataclasses.dataclass(frozen=True)
-class RuntimeInfo:
-    """Which runtime a session runs on (:attr:`InferenceSession.runtime`).
-
-    Attributes:
-        library_path: the ``librknnrt.so`` file that was loaded (the simulator's build for ``"simulator"``).
-        is_simulator: the library is this project's simulated runtime, not Rockchip's.
-        api_version: the API version from ``RKNN_QUERY_SDK_VERSION``, e.g. ``"2.3.2 (...)"``; ``""`` when the
-            runtime did not answer the query.
-        driver_version: the driver version from the same query; ``""`` when unknown.
-    """
-
-    library_path: str
-    is_simulator: bool
-    api_version: str
-    driver_version: str
-
-
-class InferenceSession:
+class InferenceSession(SessionIntrospection):
     """Runs an RKNN model on the NPU with ONNX Runtime's API, using every configured core.
 
     Args:
@@ -170,12 +148,6 @@ class InferenceSession:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _live(self) -> SessionCore:
-        core = self._core
-        if core is None or core.closed:
-            raise SessionClosedError("this InferenceSession is closed")
-        return core
-
     def close(self) -> None:
         """Stop accepting work and release the NPU contexts. Idempotent.
 
@@ -207,144 +179,6 @@ class InferenceSession:
             return "<InferenceSession (not initialised)>"
         return "<InferenceSession {} {} slots={}{}>".format(
             core.model_what, self._config.provider_name, len(core.slots), " closed" if core.closed else "")
-
-    # ------------------------------------------------------------------ introspection
-
-    def get_inputs(self) -> List[NodeArg]:
-        """Inputs as ``run`` takes them (NCHW shapes for NHWC-reported 4-D inputs with layout nchw)."""
-        core = self._require_core()
-        return [NodeArg(p.name, dynamic_shape(p.user_rows), ort_type_string(p.model_type)) for p in core.inputs]
-
-    def get_outputs(self) -> List[NodeArg]:
-        """Outputs as ``run`` returns them: ``tensor(float)`` unless ``native_outputs`` is set."""
-        core = self._require_core()
-        plans = core.native_outputs if self._config.native_outputs else core.float_outputs
-        return [p.node_arg for p in plans]
-
-    def get_native_inputs(self) -> List[NodeArg]:
-        """Inputs in the NPU's native form (``RKNN_QUERY_NATIVE_INPUT_ATTR``: dims and type)."""
-        return self._native(True)
-
-    def get_native_outputs(self) -> List[NodeArg]:
-        """Outputs in the NPU's native form (``RKNN_QUERY_NATIVE_OUTPUT_ATTR``)."""
-        return self._native(False)
-
-    def _native(self, inputs: bool) -> List[NodeArg]:
-        core = self._live()
-        names = [p.name for p in core.inputs] if inputs else [p.name for p in core.float_outputs]
-        with core.master_lock:
-            m = core.master
-            attrs = [m.native_input_attr(i) if inputs else m.native_output_attr(i) for i in range(len(names))]
-        return [NodeArg(n, list(a.dims), ort_type_string(a.type)) for n, a in zip(names, attrs)]
-
-    @property
-    def input_names(self) -> List[str]:
-        """Input names in model order (a new list)."""
-        return [p.name for p in self._require_core().inputs]
-
-    @property
-    def output_names(self) -> List[str]:
-        """Output names in model order (a new list)."""
-        return [p.name for p in self._require_core().float_outputs]
-
-    def get_modelmeta(self) -> ModelMetadata:
-        """ORT-style metadata; ``custom_metadata_map["rknn_custom_string"]`` holds the model's custom string."""
-        core = self._require_core()
-        return ModelMetadata.from_custom_string(core.custom_string)
-
-    def get_providers(self) -> List[str]:
-        """``["RKNPU2ExecutionProvider"]``: this runtime's name, also when it was selected by its alias
-        ``"RKNNExecutionProvider"`` (there is no CPU fallback to report)."""
-        return [PROVIDER_NAME]
-
-    def get_provider_options(self) -> Dict[str, Dict[str, str]]:
-        """ORT-style ``{"RKNPU2ExecutionProvider": {key: str(value)}}`` of the effective options."""
-        options = self._config.provider_options_dict()
-        return {PROVIDER_NAME: dict(next(iter(options.values()), {}))}
-
-    def get_overridable_initializers(self) -> List[NodeArg]:
-        """``[]``: compiled RKNN models expose no initializers to override (ORT API)."""
-        self._require_core()
-        return []
-
-    def disable_fallback(self) -> None:
-        """Accepted for ORT compatibility; there is no CPU fallback to disable."""
-
-    def enable_fallback(self) -> None:
-        """Accepted for ORT compatibility; there is no CPU fallback to enable (errors are always raised)."""
-
-    def get_session_options(self) -> Any:
-        """The ``sess_options`` given to the constructor (a default :class:`SessionOptions` when none)."""
-        return self._sess_options
-
-    @property
-    def provider_config(self) -> ProviderConfig:
-        """The validated provider options."""
-        return self._config
-
-    @property
-    def runtime_version(self) -> str:
-        """The runtime's API version string (``RKNN_QUERY_SDK_VERSION``), e.g. ``"2.3.2 (...)"``."""
-        return self._require_core().sdk_version[0]
-
-    def get_sdk_version(self) -> Dict[str, str]:
-        """``{"api_version": ..., "drv_version": ...}`` from ``RKNN_QUERY_SDK_VERSION``."""
-        api, drv = self._require_core().sdk_version
-        return {"api_version": api, "drv_version": drv}
-
-    @property
-    def runtime(self) -> RuntimeInfo:
-        """The runtime library this session loaded, and its versions (also after :meth:`close`)."""
-        core = self._require_core()
-        api, drv = core.sdk_version
-        return RuntimeInfo(library_path=str(core.lib.path), is_simulator=bool(core.lib.is_simulator),
-                           api_version=api, driver_version=drv)
-
-    def get_input_attrs(self) -> List[TensorAttr]:
-        """The runtime's attributes of every input, as ``rknn_query(RKNN_QUERY_INPUT_ATTR)`` reported them.
-
-        Unlike :meth:`get_inputs` (names, ORT type strings and the shapes ``run`` takes), these are the raw
-        values: reported ``dims`` and ``fmt`` (often NHWC), ``type``, quantisation (``qnt_type``, ``zp``,
-        ``scale``, ``fl``), sizes and strides. Queried once when the session was made; also after :meth:`close`.
-
-        Returns:
-            One immutable :class:`TensorAttr` per input, in model order (a new list).
-        """
-        return list(self._require_core().input_attrs)
-
-    def get_output_attrs(self) -> List[TensorAttr]:
-        """The runtime's attributes of every output (``RKNN_QUERY_OUTPUT_ATTR``); see :meth:`get_input_attrs`.
-
-        Returns:
-            One immutable :class:`TensorAttr` per output, in model order (a new list).
-        """
-        return list(self._require_core().output_attrs)
-
-    def get_dynamic_input_shapes(self) -> List[Optional[List[Tuple[int, ...]]]]:
-        """The shapes a dynamic-shape model accepts for each input, as ``run`` takes them.
-
-        Returns:
-            Per input, in model order: ``None`` when the input has one fixed shape (always so for a static
-            model; the shape is then ``get_inputs()[i].shape``); otherwise its declared shape rows
-            (``RKNN_QUERY_INPUT_DYNAMIC_RANGE``) in the layout :meth:`get_inputs` shows (NCHW for an NHWC
-            input with ``layout="nchw"``). Rows are aligned: row ``k`` of every listed input belongs to the
-            same shape set of the model.
-        """
-        return [None if len(set(p.user_rows)) <= 1 else list(p.user_rows) for p in self._require_core().inputs]
-
-    def get_stats(self) -> Dict[str, Any]:
-        """Dispatcher counters (:class:`~.dispatcher.DispatcherStats` as a dict) plus ``"slots"``: per slot
-        ``core``, ``index``, ``mask``, ``created_by`` (``"dup"``/``"init"``), ``runs``, ``failures``."""
-        core = self._live()
-        assert core.dispatcher is not None
-        stats = dataclasses.asdict(core.dispatcher.stats())
-        slots = []
-        for s in core.slots:
-            r = cast(SlotRunner, s.context)
-            slots.append({"core": s.core, "index": s.index, "mask": r.mask, "created_by": r.created_by,
-                          "runs": r.runs, "failures": r.failures})
-        stats["slots"] = slots
-        return stats
 
     # ------------------------------------------------------------------ profiling
 
@@ -384,26 +218,6 @@ class InferenceSession:
             parse_run_options(run_options)
         self._zero_copy_engine().run(iobinding)
 
-    def _require_core(self) -> SessionCore:
-        if self._core is None:
-            raise SessionClosedError("this InferenceSession is not initialised")
-        return self._core
-
-    # ------------------------------------------------------------------ option helpers
-
-    def _run_settings(self, run_options: Any) -> Tuple[bool, bool, Optional[float]]:
-        """(dispatch_batch, native_outputs, run timeout in s) for this call."""
-        if run_options is None:
-            return False, self._config.native_outputs, self._timeout_s
-        rc = parse_run_options(run_options)
-        timeout_ms = rc.resolve_run_timeout_ms(self._config)
-        return rc.dispatch_batch, rc.resolve_native_outputs(self._config), (
-            None if timeout_ms is None else timeout_ms / 1000.0)
-
-    @staticmethod
-    def _plans(core: SessionCore, native: bool) -> List[OutputPlan]:
-        return core.native_outputs if native else core.float_outputs
-
     # ------------------------------------------------------------------ synchronous run
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Any, run_options: Any = None) -> Outputs:
@@ -426,17 +240,16 @@ class InferenceSession:
             RknnError: the runtime failed.
         """
         core = self._live()
-        batch, native, timeout_s = self._run_settings(run_options)
-        indices = resolve_output_names(core.float_outputs, output_names)
-        plans = core.native_outputs if native else core.float_outputs
-        if batch:
-            return self._run_batch(core, input_feed, plans, indices, timeout_s)
+        call = plan_call(core, self._config, self._timeout_s, run_options, output_names)
+        if call.batch:
+            return run_batch(core, input_feed, call, self._profiler)
         feed = prepare_feed(core.inputs, input_feed)
+        plans = call.plans
         dispatcher = core.dispatcher
         assert dispatcher is not None
         profiler = self._profiler
-        if timeout_s is not None:
-            outs: Outputs = wait(submit_internal(core, feed, plans, profiler, "run"), timeout_s)
+        if call.timeout_s is not None:
+            outs: Outputs = wait(submit_internal(core, feed, plans, profiler, "run"), call.timeout_s)
         elif profiler is None:
             outs = dispatcher.run_inline(lambda slot: cast(SlotRunner, slot.context).run(feed, plans),
                                          self._submit_timeout_s)
@@ -446,22 +259,7 @@ class InferenceSession:
                 outs = dispatcher.run_inline(make_job(feed, plans, trace, profiler), self._submit_timeout_s)
             finally:
                 profiler.record(trace)
-        return select_outputs(outs, indices)
-
-    def _run_batch(self, core: SessionCore, input_feed: Any, plans: List[OutputPlan],
-                   indices: Optional[List[int]], timeout_s: Optional[float]) -> Outputs:
-        feed = prepare_feed(core.inputs, input_feed, batch=True)
-        assert feed.batch is not None
-        futures: List[concurrent.futures.Future] = []  # type: ignore[type-arg]
-        try:
-            for b in range(feed.batch):
-                futures.append(submit_internal(core, feed.sample(b), plans, self._profiler, "batch"))
-            per_sample = [wait(f, timeout_s) for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        return select_outputs(join_batches(per_sample), indices)
+        return select_outputs(outs, call.indices)
 
     # ------------------------------------------------------------------ asynchronous APIs
 
@@ -483,11 +281,9 @@ class InferenceSession:
         core = self._live()
         if not callable(callback):
             raise InvalidArgumentError("callback must be callable, got {}".format(type(callback).__name__))
-        batch, native, _timeout = self._run_settings(run_options)
-        if batch:
-            raise InvalidArgumentError("run_async does not support ztu_modelrt_dispatch_batch=True; use run()")
-        indices = resolve_output_names(core.float_outputs, output_names)
-        plans = core.native_outputs if native else core.float_outputs
+        _batch, plans, indices, _timeout = plan_call(
+            core, self._config, self._timeout_s, run_options, output_names,
+            "run_async does not support ztu_modelrt_dispatch_batch=True; use run()")
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         profiler = self._profiler
         trace = profiler.new("run_async") if profiler is not None else None
@@ -524,16 +320,14 @@ class InferenceSession:
             InvalidArgumentError, SubmitTimeoutError, SessionClosedError: as for :meth:`run_async`.
         """
         core = self._live()
-        batch, native, timeout_s = self._run_settings(run_options)
-        if batch:
-            raise InvalidArgumentError("submit does not support ztu_modelrt_dispatch_batch=True; use run()")
-        indices = resolve_output_names(core.float_outputs, output_names)
-        plans = core.native_outputs if native else core.float_outputs
+        call = plan_call(core, self._config, self._timeout_s, run_options, output_names,
+                         "submit does not support ztu_modelrt_dispatch_batch=True; use run()")
+        indices = call.indices
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = TimedFuture(timeout_s)
+        fut = TimedFuture(call.timeout_s)
         profiler = self._profiler
         trace = profiler.new("submit") if profiler is not None else None
-        run = make_job(feed, plans, trace, profiler)
+        run = make_job(feed, call.plans, trace, profiler)
 
         def job(slot: Any) -> Optional[Outputs]:
             if not fut.set_running_or_notify_cancel():
@@ -566,11 +360,9 @@ class InferenceSession:
         the submission waits for capacity (at most ``submit_timeout_ms``) on the loop's default executor.
         """
         core = self._live()
-        batch, native, timeout_s = self._run_settings(run_options)
-        if batch:
-            raise InvalidArgumentError("run_coro does not support ztu_modelrt_dispatch_batch=True; use run()")
-        indices = resolve_output_names(core.float_outputs, output_names)
-        plans = core.native_outputs if native else core.float_outputs
+        call = plan_call(core, self._config, self._timeout_s, run_options, output_names,
+                         "run_coro does not support ztu_modelrt_dispatch_batch=True; use run()")
+        plans, timeout_s = call.plans, call.timeout_s
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         try:
             fut = submit_internal(core, feed, plans, self._profiler, "run_coro", block=False)
@@ -586,7 +378,7 @@ class InferenceSession:
             fut.cancel()
             assert timeout_s is not None
             raise run_timeout(timeout_s) from None
-        return select_outputs(outs, indices)
+        return select_outputs(outs, call.indices)
 
     def imap(self, feeds: Iterable[Any], output_names: Optional[Sequence[str]] = None, *, run_options: Any = None,
              max_in_flight: Optional[int] = None) -> Iterator[Outputs]:
@@ -600,11 +392,8 @@ class InferenceSession:
             InvalidArgumentError: bad arguments (immediately) or a bad feed (when reached).
         """
         core = self._live()
-        batch, native, timeout_s = self._run_settings(run_options)
-        if batch:
-            raise InvalidArgumentError("imap does not support ztu_modelrt_dispatch_batch=True")
-        indices = resolve_output_names(core.float_outputs, output_names)
-        plans = core.native_outputs if native else core.float_outputs
+        call = plan_call(core, self._config, self._timeout_s, run_options, output_names,
+                         "imap does not support ztu_modelrt_dispatch_batch=True")
         if max_in_flight is None:
             limit = 2 * len(core.slots) + self._config.max_queue_size
         else:
@@ -615,7 +404,7 @@ class InferenceSession:
                     max_in_flight)) from None
             if limit < 1:
                 raise InvalidArgumentError("max_in_flight must be >= 1, got {}".format(limit))
-        return imap(core, iter(feeds), plans, indices, limit, timeout_s, self._profiler)
+        return imap(core, iter(feeds), call.plans, call.indices, limit, call.timeout_s, self._profiler)
 
     # ------------------------------------------------------------------ pipeline
 
@@ -633,7 +422,7 @@ class InferenceSession:
         core = self._live()
         d = check_depth(depth)
         feed = prepare_feed(core.inputs, input_feed, copy=True)
-        fut = submit_internal(core, feed, self._plans(core, self._config.native_outputs), self._profiler,
+        fut = submit_internal(core, feed, output_plans(core, self._config.native_outputs), self._profiler,
                               "run_pipeline")
         oldest = self._pipeline.push(fut, d, bool(reset))
         if oldest is None:
