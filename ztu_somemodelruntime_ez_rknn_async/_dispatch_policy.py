@@ -97,8 +97,10 @@ next hang).  The limit is computed only when needed.
 
 Cost: nothing per task while the lead does not park anybody (the fast path compares passes as before;
 every task only stamps its slot's start time and clears it at the end).  Only when a slot would be
-parked by the lead does the *slow path* read the clock and look at each core's newest job start (and
-compute the p90 only if some core has been busy for longer than the floor).  Because a core stalls
+parked by the lead does the *slow path* read the clock; while no core is stalled that is all it does
+until the cached earliest moment a core could stall (the lead binds often with near-zero run times:
+about 2 tasks in 3 in the zero-latency benchmark).  Past it, it looks at each core's newest job start,
+and computes the p90 only if some core has been busy for longer than the floor.  Because a core stalls
 without any event, a slot parked by the lead *while tasks are queued* sleeps with a timeout (until the
 earliest moment a core could become stalled, at most ``stall_floor_s``) and applies the rule again when
 it expires; at least one parked slot always sleeps that way (the engine kicks one if needed).  Slots
@@ -174,7 +176,7 @@ class Schedule:
     """
 
     __slots__ = ("cores", "core_list", "weighted", "lead_units", "clock", "recent_runs", "stall_factor",
-                 "stall_floor_s", "detect", "recheck_s", "stalls")
+                 "stall_floor_s", "detect", "recheck_s", "quiet_until", "nstalled", "stalls")
 
     def __init__(
         self,
@@ -206,6 +208,10 @@ class Schedule:
         self.detect = self.weighted and math.isfinite(stall_floor_s)
         # After a slow-path evaluation that left a slot parked: when to look again (clock seconds).
         self.recheck_s = min(stall_floor_s, _MAX_RECHECK_S)
+        # No core can become stalled before this clock time (while none is): the slow path is then one
+        # clock read.  Only moves forward: every job starts after the moment it was computed.
+        self.quiet_until = -math.inf
+        self.nstalled = 0  # cores with the stalled flag
         self.stalls = 0  # times a core was found stalled (statistics, tests)
 
     # -- the lead rule ---------------------------------------------------------------------------------------
@@ -217,7 +223,10 @@ class Schedule:
         passv = core.passv
         if passv < min(c.passv for c in self.core_list) + self.lead_units:
             return True
-        return self.detect and passv < self._working_floor() + self.lead_units
+        if not self.detect:
+            return False
+        working = self._working_floor()
+        return working is not None and passv < working + self.lead_units
 
     def pick_idle(self, idle: Sequence[W]) -> Optional[W]:
         """The idle worker that should take the next task, or None if no idle core may run ahead."""
@@ -227,7 +236,9 @@ class Schedule:
             return idle[0]
         best = _lowest(idle, min(c.passv for c in self.core_list) + self.lead_units)
         if best is None and self.detect:
-            best = _lowest(idle, self._working_floor() + self.lead_units)
+            working = self._working_floor()
+            if working is not None:
+                best = _lowest(idle, working + self.lead_units)
         return best
 
     @staticmethod
@@ -250,29 +261,44 @@ class Schedule:
         p90 = recent[min(len(recent) - 1, max(0, math.ceil(0.9 * len(recent)) - 1))]
         return max(self.stall_floor_s, self.stall_factor * p90)
 
-    def _working_floor(self) -> int:
-        """The minimum pass over the cores that are not stalled; marks the stalled ones and sets
-        :attr:`recheck_s` to the time until the stalled set may next grow."""
+    def _working_floor(self) -> Optional[int]:
+        """The minimum pass over the cores that are not stalled, or None when no core is or can be stalled
+        yet (the plain minimum stands); marks the stalled cores and sets :attr:`recheck_s`."""
         now = self.clock()
         floor_s = self.stall_floor_s
+        if now < self.quiet_until and not self.nstalled:  # the common case: jobs younger than the floor
+            self.recheck_s = max(self.quiet_until - now, _MIN_RECHECK_S)
+            return None
+        horizon = now - floor_s  # a job started after this is not stalled, whatever the limit
         limit = -1.0
-        wait = min(floor_s, _MAX_RECHECK_S)  # a job may start (and hang) any time: never wait longer
+        quiet = now + floor_s  # a job that starts from now on is not stalled before this
+        wait = min(floor_s, _MAX_RECHECK_S)
         working: Optional[int] = None
         for c in self.core_list:
-            age = now - max(m.started for m in c.members)  # -inf while one of its slots runs no job
-            if age > floor_s:
+            newest = NOT_RUNNING  # the most recent job start over its slots (NOT_RUNNING if one runs none)
+            for m in c.members:
+                if newest == NOT_RUNNING or m.started > newest:
+                    newest = m.started
+                    if newest == NOT_RUNNING:
+                        break
+            if newest > horizon:
+                if newest != NOT_RUNNING:
+                    quiet = min(quiet, newest + floor_s)
+                    wait = min(wait, newest + floor_s - now)
+            else:
                 if limit < 0.0:
                     limit = self.stall_limit()
-                if age > limit:
+                if newest < now - limit:
                     if not c.stalled:
                         c.stalled = True
+                        self.nstalled += 1
                         self.stalls += 1
                     continue
-                wait = min(wait, limit - age)
-            elif age > -math.inf:
-                wait = min(wait, floor_s - age)
+                quiet = now  # its limit may still shrink with new samples: no shortcut meanwhile
+                wait = min(wait, newest + limit - now)
             if working is None or c.passv < working:
                 working = c.passv
+        self.quiet_until = quiet
         self.recheck_s = max(wait, _MIN_RECHECK_S)
         if working is None:  # every core stalled: nobody to keep pace with (the caller's core is idle anyway)
             return min(c.passv for c in self.core_list)
@@ -283,6 +309,7 @@ class Schedule:
         lagging working core (rounds it missed while stalled are not owed: catching up would park the
         cores that kept the session serving)."""
         core.stalled = False
+        self.nstalled -= 1
         others = [c.passv for c in self.core_list if c is not core and not c.stalled]
         if others:
             core.passv = max(core.passv, min(others))
