@@ -182,13 +182,6 @@ def test_run_time_fault_through_every_api(model: pathlib.Path, sim: Any, func: s
     assert live(sim) == base  # close() returned: nothing left behind, no settling needed
 
 
-_PY311 = sys.version_info >= (3, 11)
-
-
-@pytest.mark.xfail(_PY311, strict=True, raises=(AssertionError, ez.RunTimeoutError),
-                   reason="session.run_coro catches asyncio.TimeoutError, which is the builtin TimeoutError since "
-                          "Python 3.11, so the runtime's RknnTimeoutError (code -2, a TimeoutError) is taken for its "
-                          "own wait_for timeout: AssertionError without run_timeout_ms, RunTimeoutError with it")
 @pytest.mark.parametrize("timeout_ms", [None, 30000])
 def test_run_coro_keeps_the_runtime_timeout_code(model: pathlib.Path, sim: Any, timeout_ms: Optional[int]) -> None:
     with InferenceSession(model, provider_options=opts(run_timeout_ms=timeout_ms)) as sess:
@@ -199,10 +192,6 @@ def test_run_coro_keeps_the_runtime_timeout_code(model: pathlib.Path, sim: Any, 
         assert ident(asyncio.run(sess.run_coro(None, [feed(2)]))) == 2
 
 
-@pytest.mark.xfail(_PY311, strict=True, raises=ez.RunTimeoutError,
-                   reason="_tasks.TimedFuture.result() without a timeout catches "
-                          "concurrent.futures.TimeoutError, which is the builtin TimeoutError since Python 3.11, so "
-                          "the runtime's RknnTimeoutError (code -2) becomes RunTimeoutError when run_timeout_ms is set")
 def test_submit_future_keeps_the_runtime_timeout_code(model: pathlib.Path, sim: Any) -> None:
     with InferenceSession(model, provider_options=opts(run_timeout_ms=30000)) as sess:
         sim.inject_fault("rknn_run", nth=1, code=-2)

@@ -38,9 +38,7 @@ SIM = {"runtime_library": "simulator"}
 LIVE = ("live_contexts", "live_mems", "unreleased_outputs")
 WAIT_S = 60.0  # hang detector only
 FAULT_CALLS = ("rknn_inputs_set", "rknn_run", "rknn_outputs_get", "rknn_outputs_release")
-# -2 (RknnTimeoutError) is left out while session.run_coro mistakes it for its own wait_for timeout on
-# Python >= 3.11 (strict xfail in test_reliability_faults.py); put it back with the fix.
-FAULT_CODES = (-1, -4, -8, -9)
+FAULT_CODES = (-1, -2, -4, -8, -9)
 KINDS = ("run", "run_timeout", "run_async", "submit", "imap", "batch", "run_coro")
 
 

@@ -27,8 +27,8 @@ from ._outputs import OutputPlan, select_outputs
 from .errors import RunTimeoutError, SessionClosedError
 from .profiling import TaskTrace, TraceRecorder, profile_file_name
 
-__all__ = ["Profiler", "TimedFuture", "discard", "error_text", "fail_future", "imap", "make_job", "run_timeout", "submit_internal",
-           "wait"]
+__all__ = ["Profiler", "TimedFuture", "discard", "error_text", "fail_future", "finished_within", "imap", "make_job",
+           "run_timeout", "submit_internal", "wait"]
 
 Outputs = List[np.ndarray]
 Future = concurrent.futures.Future
@@ -49,16 +49,30 @@ def run_timeout(timeout_s: float) -> RunTimeoutError:
         "the session keeps serving on the other slots".format(timeout_s * 1000.0))
 
 
-def wait(fut: Future, timeout_s: Optional[float]) -> Any:  # type: ignore[type-arg]
-    """``fut.result(timeout_s)``; on expiry cancel the task if it has not started and raise RunTimeoutError."""
+def finished_within(fut: Future, timeout_s: Optional[float]) -> bool:  # type: ignore[type-arg]
+    """Wait up to ``timeout_s`` for ``fut``; whether it finished (``CancelledError`` if it was cancelled).
+
+    ``Future.exception()`` *returns* the task's exception, so the only ``TimeoutError`` it raises is the wait's
+    own. (``fut.result(timeout)`` cannot tell them apart: since Python 3.11 ``concurrent.futures.TimeoutError``
+    is the builtin ``TimeoutError``, which the runtime's :class:`~.errors.RknnTimeoutError` subclasses.)
+    """
     try:
-        return fut.result(timeout_s)
+        concurrent.futures.Future.exception(fut, timeout_s)
     except concurrent.futures.TimeoutError:
-        if not fut.done():
-            fut.cancel()
-            assert timeout_s is not None
-            raise run_timeout(timeout_s) from None
-        raise
+        return fut.done()
+    return True
+
+
+def wait(fut: Future, timeout_s: Optional[float]) -> Any:  # type: ignore[type-arg]
+    """``fut.result(timeout_s)``; on expiry cancel the task if it has not started and raise RunTimeoutError.
+
+    The task's own exceptions (also a ``TimeoutError`` such as RknnTimeoutError) are raised unchanged.
+    """
+    if not finished_within(fut, timeout_s):
+        fut.cancel()
+        assert timeout_s is not None
+        raise run_timeout(timeout_s)
+    return fut.result()
 
 
 def fail_future(fut: Future, exc: BaseException) -> None:  # type: ignore[type-arg]
@@ -80,16 +94,15 @@ class TimedFuture(concurrent.futures.Future):  # type: ignore[type-arg]
     def result(self, timeout: Optional[float] = None) -> Any:
         if timeout is not None or self._default_timeout_s is None:
             return super().result(timeout)
-        try:
-            return super().result(self._default_timeout_s)
-        except concurrent.futures.TimeoutError:
-            raise run_timeout(self._default_timeout_s) from None
+        if not finished_within(self, self._default_timeout_s):  # not result(t): the task's TimeoutError is kept
+            raise run_timeout(self._default_timeout_s)
+        return super().result()
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         if timeout is not None or self._default_timeout_s is None:
             return super().exception(timeout)
         try:
-            return super().exception(self._default_timeout_s)
+            return super().exception(self._default_timeout_s)  # returns the task's exception: this is the wait's
         except concurrent.futures.TimeoutError:
             raise run_timeout(self._default_timeout_s) from None
 

@@ -369,15 +369,22 @@ class InferenceSession(SessionIntrospection):
         except SubmitTimeoutError:
             fut = await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(submit_internal, core, feed, plans, self._profiler, "run_coro"))
-        try:
-            if timeout_s is None:
-                outs: Outputs = await asyncio.wrap_future(fut)
-            else:
-                outs = await asyncio.wait_for(asyncio.wrap_future(fut), timeout_s)
-        except asyncio.TimeoutError:
-            fut.cancel()
-            assert timeout_s is not None
-            raise run_timeout(timeout_s) from None
+        waiter = asyncio.wrap_future(fut)
+        if timeout_s is None:
+            outs: Outputs = await waiter
+        else:
+            # Not wait_for + except asyncio.TimeoutError: since Python 3.11 that is the builtin TimeoutError, which
+            # the runtime's RknnTimeoutError (raised by the task) subclasses.
+            try:
+                done, _ = await asyncio.wait((waiter,), timeout=timeout_s)
+            except BaseException:  # this coroutine was cancelled: so is the task, as with a plain await
+                waiter.cancel()
+                raise
+            if not done:
+                fut.cancel()
+                waiter.cancel()
+                raise run_timeout(timeout_s)
+            outs = waiter.result()
         return select_outputs(outs, call.indices)
 
     def imap(self, feeds: Iterable[Any], output_names: Optional[Sequence[str]] = None, *, run_options: Any = None,
