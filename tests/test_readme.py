@@ -373,3 +373,27 @@ def test_every_public_name_is_documented() -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in PAGES if p.exists())
     missing = [name for name in ez.__all__ if "`{}".format(name) not in text]
     assert not missing, "public names not mentioned in README.md or docs/: {}".format(missing)
+
+
+# ------------------------------------------------------------------------------------------- environment, board
+
+def test_every_simulator_environment_variable_is_documented() -> None:
+    """The simulator's table lists exactly the RKNN_SIM_* variables the C sources read."""
+    from ztu_somemodelruntime_ez_rknn_async import simulator
+
+    read = set()
+    for source in simulator.source_dir().glob("*.c"):
+        read |= set(re.findall(r'getenv\("(RKNN_SIM_\w+)"\)', source.read_text(encoding="utf-8")))
+    assert read, "no RKNN_SIM_* variable found in the simulator sources"
+    body = section(README.read_text(encoding="utf-8"), "The simulator (developing on a PC)")
+    documented = set(re.findall(r"^\| `(RKNN_SIM_\w+)` \|", body, re.MULTILINE))
+    assert documented == read
+
+
+def test_board_smoke_test_command_is_the_one_its_file_gives() -> None:
+    board = ROOT / "tests" / "board" / "test_board_smoke.py"
+    if not board.exists():
+        pytest.skip("tests/board/test_board_smoke.py is not part of this tree")
+    command = next(ln.strip() for ln in board.read_text(encoding="utf-8").splitlines()
+                   if "python -m pytest tests/board" in ln)
+    assert command in section(README.read_text(encoding="utf-8"), "On a board: the smoke test")
