@@ -7,6 +7,9 @@
 * The two commands of the README are the ones ``.ci/run`` runs.
 * The provider-option and run-option tables list exactly the keys ``options.py`` accepts, with its defaults.
 * Every ``ez-rknn`` subcommand and option is documented; relative links and ``#anchors`` resolve.
+* Every test the feature table cites as proof exists; every ``get_stats()`` key, every name in ``__all__`` and
+  every ``RKNN_SIM_*`` variable the simulator reads is documented; the board command is the one
+  ``tests/board`` gives.
 """
 from __future__ import annotations
 
