@@ -197,7 +197,7 @@ DTYPES = [np.float32, np.float16, np.float64, np.uint8, np.int8, np.int16, np.in
 # _feeds.prepare_feed copies (ascontiguousarray / byte-order astype) before checking the shape, so a huge
 # zero-stride view raises MemoryError (4 TiB) instead of InvalidArgumentError: test_huge_logical_shapes_... below
 # is a strict xfail until that is fixed; the random feeds include huge views once it is.
-HUGE_FEEDS_FIXED = False
+HUGE_FEEDS_FIXED = True
 HUGE = [(1 << 40,), (1 << 30, 1 << 30), (1, 1 << 40), (1 << 20, 1 << 20, 1 << 20)]  # never allocatable
 
 
@@ -347,10 +347,6 @@ def test_random_feeds_for_a_two_input_image_model(image_model_path: pathlib.Path
             assert len(out) == 2 and np.isfinite(out[0]).all()
 
 
-@pytest.mark.xfail(not HUGE_FEEDS_FIXED, strict=True, raises=MemoryError,
-                   reason="_feeds.prepare_feed makes the feed contiguous / native-order (a full copy) before it "
-                          "checks the shape: a (1 << 40,) zero-stride view raises MemoryError instead of "
-                          "InvalidArgumentError (with overcommit a smaller one would fill the machine)")
 @pytest.mark.parametrize("how", ["broadcast", "byteswapped-broadcast", "list-of-broadcasts"])
 def test_huge_logical_shapes_are_refused_before_any_copy(model_path: pathlib.Path, sim: Any, how: str) -> None:
     """A (1 << 40,)-element view costs nothing to make; validating it must not cost 4 TiB either (a copy before

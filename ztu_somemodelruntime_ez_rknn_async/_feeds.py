@@ -5,10 +5,11 @@ option). Each call then goes through :func:`prepare_feed`, which
 
 1. matches the feed to the inputs (a dict by name, a list/tuple by position, or one array for a
    one-input model), reporting every missing, unknown or misnamed input in one error;
-2. converts each value to a C-contiguous, native-byte-order array of an accepted dtype (no silent
-   narrowing: float64 and friends are refused with the list of accepted dtypes);
-3. checks the exact shape against the declared shape rows (one row for static models, every row of
-   ``RKNN_QUERY_INPUT_DYNAMIC_RANGE`` for dynamic ones, the same row for all inputs);
+2. checks each value's dtype (no silent narrowing: float64 and friends are refused with the list of
+   accepted dtypes) and its exact shape against the declared shape rows (one row for static models, every
+   row of ``RKNN_QUERY_INPUT_DYNAMIC_RANGE`` for dynamic ones, the same row for all inputs) — before any
+   copy, so a huge zero-stride view is refused without allocating its logical size;
+3. converts each value to a C-contiguous, native-byte-order array;
 4. applies the layout policy (software NCHW→NHWC transpose for ``nchw_software``);
 5. copies arrays still owned by the caller when asked to (asynchronous paths).
 
@@ -214,7 +215,11 @@ def _order_feed(plans: Sequence[InputPlan], input_feed: Any) -> List[Any]:
 
 
 def _as_array(plan: InputPlan, value: Any) -> Tuple[np.ndarray, bool]:
-    """Convert ``value`` to a native-order array of an accepted dtype; returns (array, fresh copy?)."""
+    """``value`` as an array of an accepted dtype (maybe non-native order); returns (array, fresh copy?).
+
+    An ndarray is not copied here: the shape is checked before :func:`_native_contiguous` copies, so a huge
+    zero-stride view is refused without allocating its logical size.
+    """
     fresh = False
     if isinstance(value, np.ndarray):
         arr = value
@@ -229,14 +234,19 @@ def _as_array(plan: InputPlan, value: Any) -> Tuple[np.ndarray, bool]:
     dt = arr.dtype
     if dt not in plan.accepted_dtypes:
         rt = rknn_type_for_dtype(dt)
-        if rt is not None and rt in plan.accepted and not dt.isnative:
-            arr = arr.astype(dt.newbyteorder("="))
-            fresh = True
-        else:
+        if rt is None or rt not in plan.accepted or dt.isnative:
             raise InvalidArgumentError(
                 "Input {!r} has dtype {}, which is not accepted; accepted dtypes: {} (convert explicitly, "
                 "e.g. arr.astype(np.float32); values are never narrowed silently)".format(
                     plan.name, dt, plan.accepted_names()))
+    return arr, fresh
+
+
+def _native_contiguous(arr: np.ndarray, fresh: bool) -> Tuple[np.ndarray, bool]:
+    """``arr`` (of an accepted dtype, shape checked) in native byte order, C-contiguous and aligned."""
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+        fresh = True
     if not arr.flags.c_contiguous or not arr.flags.aligned:
         arr = np.ascontiguousarray(arr)
         fresh = True
@@ -346,6 +356,7 @@ def prepare_feed(plans: Sequence[InputPlan], input_feed: Any, *, copy: bool = Fa
                     plan.name, plan.expected_shapes_text(), format_shape(shape)))
                 continue
         candidates = set(rows) if candidates is None else candidates & set(rows)
+        arr, fresh = _native_contiguous(arr, fresh)
         if plan.transpose:
             arr = np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
             fresh = True
