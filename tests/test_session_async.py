@@ -315,6 +315,21 @@ def test_submit_future_run_timeout(model: pathlib.Path, sim: Any) -> None:
         assert ident(fut.result(timeout=30)) == 1  # still completes later
 
 
+def test_a_hung_run_does_not_stop_the_other_cores(model: pathlib.Path, sim: Any) -> None:
+    """With schedule 0,1,2 the weighted lead used to park cores 1 and 2 behind a hung run on core 0 once they
+    were max_lead rounds ahead, until the hung call returned; a stalled core no longer paces them."""
+    with InferenceSession(model, provider_options=opts(schedule=[0, 1, 2], threads_per_core=1,
+                                                       sequential_callbacks=False)) as sess:
+        runs_before = sim.counter("runs")
+        sim.hang_next_run(5000000)
+        hung = sess.submit(None, [feed(0)])
+        futures = [sess.submit(None, [feed(i)]) for i in range(1, 31)]
+        assert [ident(f.result(timeout=30)) for f in futures] == list(range(1, 31))
+        assert sim.counter("runs") == runs_before + 30 and not hung.done()  # all served during the hang
+        assert ident(hung.result(timeout=30)) == 0
+    # close waited for the hung slot before destroying its context (leak check)
+
+
 # ---------------------------------------------------------------------- re-entrancy and shutdown
 
 
