@@ -372,11 +372,6 @@ def test_close_during_a_hung_zero_copy_run(model: pathlib.Path, sim: Any) -> Non
     assert wait_until(lambda: live(sim) == base), live(sim)
 
 
-@pytest.mark.xfail(strict=True, reason="_tasks.imap's finally waits (without a bound when run_timeout_ms is unset) for "
-                                       "its running tasks; when an abandoned imap generator is garbage-collected on "
-                                       "the worker thread running one of those tasks (cyclic garbage, collected "
-                                       "during the task's own allocations), that worker waits for itself: the slot "
-                                       "is stuck forever")
 def test_an_abandoned_imap_generator_collected_on_a_worker_never_deadlocks(model: pathlib.Path,
                                                                            sim_library: str) -> None:
     code = (

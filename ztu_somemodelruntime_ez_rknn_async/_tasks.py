@@ -192,7 +192,7 @@ def discard(pending: Deque[Future]) -> None:  # type: ignore[type-arg]
 
 def imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indices: Optional[List[int]],
          limit: int, timeout_s: Optional[float], profiler: Optional[Profiler]) -> Iterator[Outputs]:
-    """The generator behind ``InferenceSession.imap`` (arguments already validated)."""
+    """The generator behind ``InferenceSession.imap`` (arguments already validated; closing it never blocks)."""
     pending: Deque[Future] = collections.deque()  # type: ignore[type-arg]
     exhausted = False
     try:
@@ -212,8 +212,7 @@ def imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indic
             outs = wait(pending.popleft(), timeout_s)
             yield select_outputs(outs, indices)
     finally:
-        for f in pending:
-            f.cancel()
-        running = [f for f in pending if not f.cancelled()]
-        if running:
-            concurrent.futures.wait(running, timeout=timeout_s)
+        # Never block here: an abandoned generator may be finalized by gc on a worker thread that is running
+        # one of these tasks (it would wait for itself). Running tasks finish and their results are dropped;
+        # the dispatcher resolves every future, so nothing leaks.
+        discard(pending)

@@ -393,7 +393,8 @@ class InferenceSession(SessionIntrospection):
 
         At most ``max_in_flight`` feeds (default: 2 × slots + ``max_queue_size``) are submitted ahead of the
         one being yielded, so memory stays bounded for endless iterables. Closing the generator early cancels
-        the tasks that have not started and waits for the running ones; nothing leaks.
+        the tasks that have not started and drops the results of the running ones (it does not wait for them);
+        nothing leaks.
 
         Raises:
             InvalidArgumentError: bad arguments (immediately) or a bad feed (when reached).
