@@ -598,3 +598,41 @@ def test_destroy_mem_fault_is_logged_not_raised_and_only_that_memory_leaks(model
     finally:
         sess.close()
     assert live(sim) == base
+
+
+@pytest.mark.parametrize("func", ["rknn_init", "rknn_query", "rknn_set_core_mask"])
+def test_weight_sharing_construction_faults(native_model: Any, sim: Any, func: str) -> None:
+    """A weight-less slave (every context made with rknn_init + RKNN_FLAG_SHARE_WEIGHT_MEM on the master's):
+    a fault at any of its calls fails cleanly, and the master keeps serving; a slave that was built keeps the
+    master's contexts alive after the master session is dropped."""
+    w_in, w_out = [TensorSpec("x", (3, 4, 16), "float16")], [TensorSpec("y", (3, 4, 16), "float16")]
+    s_in, s_out = [TensorSpec("x", (3, 4, 20), "float16")], [TensorSpec("y", (3, 4, 20), "float16")]
+    master_path = native_model(w_in, w_out, name="master.rknn", latency_us=0, weights_id="w")
+    slave_path = native_model(s_in, s_out, name="slave.rknn", latency_us=0, weights_from="w")
+    options = opts(threads_per_core=2)
+    base = live(sim)
+    with InferenceSession(master_path, provider_options=options) as master:
+        before = sim.counter("calls:" + func)
+        InferenceSession(slave_path, provider_options=options, use_weight_from=master).close()
+        n = sim.counter("calls:" + func) - before
+        assert n > 0
+        masters = live(sim)
+        for nth in range(1, n + 1):
+            sim.clear_faults()
+            sim.inject_fault(func, nth=nth, code=-4)
+            try:
+                slave = InferenceSession(slave_path, provider_options=options, use_weight_from=master)
+            except RknnError as exc:
+                assert_named(exc, func, -4)
+            else:
+                assert func == "rknn_query"  # only the optional queries may fail harmlessly
+                slave.close()
+            assert live(sim) == masters, (func, nth)
+        sim.clear_faults()
+        x = np.zeros((3, 4, 16), np.float16)
+        assert master.run(None, {"x": x})[0].shape == (3, 4, 16)
+        slave = InferenceSession(slave_path, provider_options=options, use_weight_from=master)
+    # the master session is closed, the slave still works on the shared weights
+    assert slave.run(None, {"x": np.zeros((3, 4, 20), np.float16)})[0].shape == (3, 4, 20)
+    slave.close()
+    assert live(sim) == base
