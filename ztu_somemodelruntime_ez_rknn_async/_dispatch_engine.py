@@ -184,15 +184,21 @@ class Engine:
             self.idle.remove(worker)
             self._assign_locked(worker, queue.popleft())
             freed += 1
-        if freed and self.space_waiters:
-            self.space.notify(freed)
-        if queue and self.idle:
-            self._arm_locked()
+        if freed:
+            if self.space_waiters:
+                self.space.notify(freed)
+            if queue and self.idle:  # the timed sleeper may have been among those assigned
+                self._arm_locked()
 
     def _arm_locked(self) -> None:
         """Tasks wait while the lead parks every idle slot (lock held).  A core can stall without any event
         that would run the assignment again, so one parked slot must look again after a bounded time: if
-        none sleeps with a timeout, kick one (it re-parks itself as a timed sleeper)."""
+        none sleeps with a timeout, kick one (it re-parks itself as a timed sleeper).
+
+        Invariant: while tasks are queued and slots idle, one idle slot sleeps with a timeout.  It is
+        restored where it can break: a task queued while slots idle (``submit``), slots taken from the
+        idle list while tasks stay queued (``_dispatch_locked``), a slot parked by an inline borrower
+        (``_run_borrowed``); a slot that parks itself with tasks queued sleeps with a timeout."""
         if not self.schedule.detect:
             return
         idle = self.idle
@@ -245,10 +251,11 @@ class Engine:
         worker.state = IDLE
         self.idle.append(worker)
         if queue and schedule.detect:
-            # Parked by the lead while tasks wait (rare): sleep with a timeout, to notice a core that
-            # stalls; the same stalls may make other idle slots eligible now.
+            # Parked by the lead while tasks wait: sleep with a timeout, to notice a core that stalls.
             worker.timeout = schedule.recheck_s
-            self._dispatch_locked()
+            if schedule.newly_stalled:  # the stall just found may make other parked slots eligible
+                schedule.newly_stalled = False
+                self._dispatch_locked()
         else:
             worker.timeout = -1.0
         return None
@@ -320,8 +327,9 @@ class Engine:
                     self.idle.remove(worker)
                     self._assign_locked(worker, task)
                     return
-            self.queue.append(task)
-            if self.idle:  # the lead parks them
+            queue = self.queue
+            queue.append(task)
+            if self.idle and len(queue) == 1:  # the lead parks them (already armed if tasks were queued)
                 self._arm_locked()
 
     def _admit_slow_locked(self, timeout_s: float) -> None:

@@ -176,7 +176,7 @@ class Schedule:
     """
 
     __slots__ = ("cores", "core_list", "weighted", "lead_units", "clock", "recent_runs", "stall_factor",
-                 "stall_floor_s", "detect", "recheck_s", "quiet_until", "nstalled", "stalls")
+                 "stall_floor_s", "detect", "recheck_s", "quiet_until", "nstalled", "stalls", "newly_stalled")
 
     def __init__(
         self,
@@ -213,6 +213,8 @@ class Schedule:
         self.quiet_until = -math.inf
         self.nstalled = 0  # cores with the stalled flag
         self.stalls = 0  # times a core was found stalled (statistics, tests)
+        # A core was found stalled since the engine last looked: other parked slots may be eligible now.
+        self.newly_stalled = False
 
     # -- the lead rule ---------------------------------------------------------------------------------------
 
@@ -293,6 +295,7 @@ class Schedule:
                         c.stalled = True
                         self.nstalled += 1
                         self.stalls += 1
+                        self.newly_stalled = True
                     continue
                 quiet = now  # its limit may still shrink with new samples: no shortcut meanwhile
                 wait = min(wait, newest + limit - now)
