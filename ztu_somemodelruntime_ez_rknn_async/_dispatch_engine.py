@@ -196,9 +196,10 @@ class Engine:
         none sleeps with a timeout, kick one (it re-parks itself as a timed sleeper).
 
         Invariant: while tasks are queued and slots idle, one idle slot sleeps with a timeout.  It is
-        restored where it can break: a task queued while slots idle (``submit``), slots taken from the
-        idle list while tasks stay queued (``_dispatch_locked``), a slot parked by an inline borrower
-        (``_run_borrowed``); a slot that parks itself with tasks queued sleeps with a timeout."""
+        restored where it can break: a task queued while slots idle (``submit``), idle slots assigned,
+        lent or re-checked while tasks stay queued (``_dispatch_locked``, ``_borrow_locked``,
+        ``resume_locked``), a slot parked by an inline borrower (``_run_borrowed``); a slot that parks
+        itself with tasks queued sleeps with a timeout."""
         if not self.schedule.detect:
             return
         idle = self.idle
@@ -216,7 +217,10 @@ class Engine:
         self.rechecks += 1
         if worker.state == IDLE:
             self.idle.remove(worker)
-        return self._next_for_locked(worker)
+        task = self._next_for_locked(worker)
+        if self.queue and self.idle:  # it may have been the timed sleeper: keep one
+            self._arm_locked()
+        return task
 
     def _next_for_locked(self, worker: Worker) -> Optional[Task]:
         """A worker's slot is free again: lend it, give it the next task, or park it (lock held)."""
@@ -431,6 +435,8 @@ class Engine:
         worker.core.take()
         if self.queue and self.idle:
             self._dispatch_locked()
+            if self.queue and self.idle:  # the borrowed slot may have been the timed sleeper: keep one
+                self._arm_locked()
 
     def _run_borrowed(self, worker: Worker, job: Callable[[Any], Any]) -> Any:
         clock = self.clock
