@@ -1153,3 +1153,41 @@ def test_a_non_blocking_submit_fails_at_once_when_the_queue_is_full() -> None:
     gates.open_all()
     d.close()
     assert sorted(rec.calls) == [0, 1]
+
+
+# ---------------------------------------------------------------------- deadlines (expire_after_s)
+
+
+def test_a_deadline_resolves_a_hung_job_once_in_its_place_in_the_order() -> None:
+    gates = Gates(1)
+    rec = Recorder()
+    with make(cores=(0, 1)) as d:
+        d.submit(gates.job(0), rec("hung"), expire_after_s=0.05, expired_error=lambda: TimeoutError("expired"))
+        assert gates.started[0].wait(LONG)
+        for i in range(5):
+            d.submit(const(i), rec(i))  # served by the other slot, delivered after the hung task's error
+        wait_until(lambda: rec.count() == 6, "the deadline and the later tasks")
+        assert rec.keys == ["hung", 0, 1, 2, 3, 4]
+        assert isinstance(rec.outcomes[0][1], TimeoutError) and str(rec.outcomes[0][1]) == "expired"
+        gates.open_all()  # the late outcome is dropped
+        wait_until(lambda: d.stats().running == 0, "the hung job to return")
+    assert rec.calls["hung"] == 1 and rec.count() == 6
+
+
+def test_a_deadline_removes_a_task_still_waiting_and_spares_finished_ones() -> None:
+    gates = Gates(1)
+    rec = Recorder()
+    ran: List[str] = []
+    with make(cores=(0,)) as d:
+        d.submit(gates.job(0), rec("hung"))
+        assert gates.started[0].wait(LONG)
+        d.submit(appender(ran, "queued"), rec("queued"), expire_after_s=0.05)  # default: TimeoutError
+        wait_until(lambda: rec.count() == 0 and d.stats().queue_depth == 0, "the queued task to expire")
+        gates.open_all()
+        wait_until(lambda: rec.count() == 2, "both outcomes")
+        d.submit(const("fast"), rec("fast"), expire_after_s=0.05)
+        wait_until(lambda: rec.count() == 3, "the fast task")
+        time.sleep(0.15)  # its deadline passes after it completed: nothing more is delivered
+    assert rec.keys == ["hung", "queued", "fast"] and ran == []
+    assert isinstance(rec.outcomes[1][1], TimeoutError) and rec.outcomes[2][1] == "fast"
+    assert rec.calls == {"hung": 1, "queued": 1, "fast": 1}

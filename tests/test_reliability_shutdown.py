@@ -11,22 +11,32 @@ timeout) and the test that proves each one bounded or woken by close:
 * dispatcher worker/callback threads sleeping on their wake locks: released by ``close()``
   (``test_close_wakes_every_blocked_caller``: every thread leaves, ``on_closed`` runs, counters drop to 0);
 * ``Dispatcher.submit`` back-pressure (``space.wait``): bounded by ``submit_timeout_ms`` and notified by close
-  (``test_close_wakes_every_blocked_caller[submit-backpressure]``);
+  (the ``submit-backpressure`` caller of ``test_close_wakes_every_blocked_caller``);
 * ``run_inline`` waiting for a slot: bounded by ``submit_timeout_ms``, released by close
-  (``...[run-waiting-for-a-slot]``);
+  (its ``run-waiting-for-a-slot`` caller);
 * futures of queued tasks (``submit().result()``, ``imap``, ``run_pipeline``/``flush_pipeline``, ``run_coro``,
-  batch ``run``): resolved by close with SessionClosedError (``...[submit-result]`` etc.);
-* futures of a *running* task: bounded by ``run_timeout_ms`` (``test_hung_run_surfaces_as_run_timeout``);
-  without it, the documented contract is "wait until the session closes"
-  (``test_close_wakes_a_waiter_on_a_hung_running_task``);
-* ``Dispatcher.close`` waiting for the threads: ``finalized.wait(close_timeout_s)``; the joins that follow run
-  only once every thread has signalled it is leaving (``test_close_during_a_hung_run_returns_within_its_bound``);
+  batch ``run``): resolved by close with SessionClosedError (its other callers);
+* futures of a *running* task: bounded by ``run_timeout_ms`` (``test_hung_run_surfaces_as_run_timeout_...``);
+  without it, the documented contract is "wait until the session closes": close() resolves a task still stuck
+  in the runtime after ``close_timeout_s`` (``test_close_wakes_a_waiter_on_a_hung_running_task``);
+  ``run_async`` callbacks get the timeout in their place in the callback order
+  (``test_run_async_callback_gets_run_timeout``);
+* ``Dispatcher.close`` waiting for the threads: ``finalized.wait(close_timeout_s)`` then, once the bound
+  expired, ``sequencer.join(close_timeout_s)``; the unbounded joins run only after every thread has signalled
+  it is leaving (``test_close_during_a_hung_run_returns_within_its_bound``, and at interpreter exit
+  ``test_interpreter_exit_with_a_hung_run_is_bounded``);
+* ``Dispatcher.close`` taking the engine lock: from one of its own threads (a gc finalizer inside a locked
+  section) it hands the close to a helper thread (``test_a_session_collected_on_its_own_worker_...``);
+* ``imap``'s ``finally``: no longer waits for its running tasks (it made a worker wait for itself when gc
+  finalized the generator there: ``test_an_abandoned_imap_generator_collected_on_a_worker_...``);
 * ``RknnContext.destroy`` waiting for a call in flight (``with self._guard``): the session destroys contexts
-  only from ``on_closed``, i.e. after the last thread using them has left (same test: close does not block on
-  the hung call, the contexts are destroyed when it returns);
+  only from ``on_closed``, i.e. after the last thread using them has left (close does not block on the hung
+  call, the contexts are destroyed when it returns: ``test_close_during_a_hung_run_...``,
+  ``test_dropping_a_session_with_a_hung_run_never_blocks_the_collector``);
 * zero copy ``ContextOwner.locked()`` (``_lock.acquire()``): held only around calls on the zero-copy context, by
   the caller's own thread; a second caller waits at most for that call (``run_with_iobinding`` runs on the
-  caller's thread like ORT's, so a hung runtime blocks it exactly as it blocks the C call itself).
+  caller's thread like ORT's, so a hung runtime blocks it exactly as it blocks the C call itself); close()
+  never takes it (``test_close_during_a_hung_zero_copy_run``).
 """
 from __future__ import annotations
 
@@ -157,8 +167,6 @@ def test_hung_run_surfaces_as_run_timeout_on_every_waiting_api(model: pathlib.Pa
     # close() waited for the hung slots, then destroyed every context (autouse leak check)
 
 
-@pytest.mark.xfail(strict=True, reason="session.py run_async ignores run_timeout_ms: the callback of a hung run is "
-                                       "only called when the runtime returns, never with RunTimeoutError")
 def test_run_async_callback_gets_run_timeout(model: pathlib.Path, sim: Any) -> None:
     got: List[str] = []
     first = threading.Event()

@@ -50,6 +50,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from . import _dispatch_deadlines
 from ._dispatch_policy import NOT_RUNNING, Schedule
 from ._dispatch_stats import RESERVOIR_SIZE, DispatcherStats, Ring
 from ._dispatch_worker import BUSY, CHECK, IDLE, LENT, STOPPED, InlineWaiter, Task, Worker, worker_main
@@ -113,6 +114,8 @@ class Engine:
         self.internal_idents: Set[int] = set()
         self.borrowers: Dict[int, int] = {}  # thread ident -> slots it currently borrows
         self.users = 0  # live threads + active inline borrowers; the one that reaches 0 finalizes
+        # id(task) -> its deadline, for tasks submitted with expire_after_s until they are resolved.
+        self.deadlines: Dict[int, _dispatch_deadlines.Deadline] = {}
 
         # Pacing state (peer §11.7, with the timer moved only by accepted submissions).
         self.ema = 0.0
@@ -292,9 +295,15 @@ class Engine:
             self._update_ema_locked(elapsed)
         else:
             self.failed += 1
-        if worker.current is not None:  # else close() gave up on it and delivered SessionClosedError already
+        task = worker.current
+        if task is not None:
             worker.current = None
+            if self.deadlines:
+                self._drop_deadline_locked(task)
             self.sequencer.complete_locked(ticket, deliver, result, error)
+        else:  # its deadline passed, or close() gave up on it: resolved already, exactly once
+            logger.debug("%s: dropped the late outcome of a task on core%d-%d that was already resolved (its "
+                         "deadline passed, or close() gave up on it)", self.name, worker.slot.core, worker.slot.index)
         return self._next_for_locked(worker)
 
     def _update_ema_locked(self, elapsed: float) -> None:
@@ -313,6 +322,8 @@ class Engine:
         deliver: Callable[[Any, Optional[BaseException]], None],
         ordered: bool = True,
         block: bool = True,
+        expire_after_s: Optional[float] = None,
+        expired_error: Optional[Callable[[], BaseException]] = None,
     ) -> None:
         with self.lock:
             if (
@@ -325,6 +336,8 @@ class Engine:
             ticket = self.sequencer.issue_locked(ordered)
             self.submitted += 1
             task: Task = (job, deliver, ticket, self.clock())
+            if expire_after_s is not None:
+                self._set_deadline_locked(task, expire_after_s, expired_error)
             if self.idle and not self.queue:
                 worker = self.schedule.pick_idle(self.idle)
                 if worker is not None:
@@ -389,6 +402,45 @@ class Engine:
             # Pass the wake-up on: another waiter may be able to proceed too (or instead of us).
             if self.space_waiters:
                 self.space.notify()
+
+    # -- deadlines (submit(expire_after_s=...)) ----------------------------------------------------------
+
+    def _set_deadline_locked(self, task: Task, after_s: float,
+                             make_error: Optional[Callable[[], BaseException]]) -> None:
+        error: Callable[[], BaseException] = make_error or (
+            lambda: TimeoutError(f"{self.name}: the task did not finish within {after_s:g} s"))
+        self.deadlines[id(task)] = _dispatch_deadlines.schedule(after_s, lambda: self._expire(task, error))
+
+    def _drop_deadline_locked(self, task: Task) -> None:
+        deadline = self.deadlines.pop(id(task), None)
+        if deadline is not None:
+            _dispatch_deadlines.cancel(deadline)
+
+    def _expire(self, task: Task, make_error: Callable[[], BaseException]) -> None:
+        """The deadline of ``task`` passed (on the timer thread): resolve it now with ``make_error()``, in its
+        place in the delivery order, unless it is resolved already.  Still queued, it is removed (it never
+        runs); running, its late outcome is dropped by :meth:`finish_locked` (as for ``close`` giving up on
+        a hung job, :meth:`_abandon_running_locked`)."""
+        with self.lock:
+            if self.deadlines.pop(id(task), None) is None:
+                return
+            for worker in self.workers:
+                if worker.current is task:
+                    worker.current = None
+                    break
+            else:
+                queue = self.queue
+                for i, queued in enumerate(queue):
+                    if queued is task:
+                        del queue[i]
+                        self.cancelled += 1
+                        if self.space_waiters:
+                            self.space.notify()
+                        break
+                else:
+                    return  # resolved already (closed)
+            _job, deliver, ticket, _accepted = task
+            self.sequencer.complete_locked(ticket, deliver, None, make_error())
 
     # -- inline runs -------------------------------------------------------------------------------------
 

@@ -176,6 +176,8 @@ class Dispatcher:
         *,
         ordered: bool = True,
         block: bool = True,
+        expire_after_s: Optional[float] = None,
+        expired_error: Optional[Callable[[], BaseException]] = None,
     ) -> None:
         """Queue ``job`` to run on a worker slot; ``deliver`` receives its outcome.
 
@@ -190,13 +192,18 @@ class Dispatcher:
                 soon as it completes and never waits for, or holds back, the ordered ones.
             block: ``False`` never waits for capacity: without it, :class:`SubmitTimeoutError` is raised
                 at once (for callers that must not block, such as an asyncio event loop).
+            expire_after_s: A deadline, in seconds from acceptance: if the task has not completed by then,
+                ``deliver(None, expired_error())`` is called at that point (in the task's place in the order;
+                ``TimeoutError`` when ``expired_error`` is ``None``) and the job's late outcome is dropped; a
+                task still waiting is removed and never runs.  One shared timer thread serves every deadline.
+            expired_error: Makes the exception delivered when the deadline passes.
 
         Raises:
             SubmitTimeoutError: No capacity (queue, callback backlog or pacing) within
                 ``submit_timeout_s``.
             SessionClosedError: The dispatcher is (or got) closed.
         """
-        self._engine.submit(job, deliver, ordered, block)
+        self._engine.submit(job, deliver, ordered, block, expire_after_s, expired_error)
 
     def run_inline(self, job: Callable[[WorkerSlot], T], timeout_s: float) -> T:
         """Run ``job`` on the caller's thread on a borrowed idle slot and return its result.

@@ -268,7 +268,9 @@ class InferenceSession(SessionIntrospection):
         """Queue one inference; ``callback(results, user_data, err)`` runs on the callback thread.
 
         ORT's contract: ``err == ""`` and ``results`` the list of outputs on success; ``results == []`` and
-        ``err`` the message on failure (including "session closed" when the session closes first). The
+        ``err`` the message on failure (including "session closed" when the session closes first). With
+        ``run_timeout_ms`` (provider or run option) a run that has not finished in time is reported then, once,
+        in its place in the callback order (``err`` names ``run_timeout_ms``; its late result is dropped). The
         inputs are validated and copied before this returns, so the caller may reuse its arrays. Exceptions
         raised by the callback go to ``sys.unraisablehook`` and do not stop later callbacks. ``run`` and
         ``run_async`` may be called from inside a callback.
@@ -281,7 +283,7 @@ class InferenceSession(SessionIntrospection):
         core = self._live()
         if not callable(callback):
             raise InvalidArgumentError("callback must be callable, got {}".format(type(callback).__name__))
-        _batch, plans, indices, _timeout = plan_call(
+        _batch, plans, indices, timeout_s = plan_call(
             core, self._config, self._timeout_s, run_options, output_names,
             "run_async does not support ztu_modelrt_dispatch_batch=True; use run()")
         feed = prepare_feed(core.inputs, input_feed, copy=True)
@@ -305,7 +307,11 @@ class InferenceSession(SessionIntrospection):
                     profiler.record(trace)
 
         assert core.dispatcher is not None
-        core.dispatcher.submit(job, deliver)
+        if timeout_s is None:
+            core.dispatcher.submit(job, deliver)
+        else:
+            core.dispatcher.submit(job, deliver, expire_after_s=timeout_s,
+                                   expired_error=functools.partial(run_timeout, timeout_s))
 
     def submit(self, output_names: Optional[Sequence[str]], input_feed: Any,
                run_options: Any = None) -> concurrent.futures.Future:  # type: ignore[type-arg]
