@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Tuple
 
 from .sequencer import report_unraisable
 
-__all__ = ["Deadline", "IDLE_EXIT_S", "cancel", "schedule"]
+__all__ = ["Deadline", "IDLE_EXIT_S", "cancel", "on_timer_thread", "schedule"]
 
 logger = logging.getLogger(__name__.rpartition(".")[0] + ".dispatcher")
 
@@ -43,6 +43,12 @@ _heap: List[Tuple[float, int, Deadline]] = []
 _seq = itertools.count()
 _cancelled = 0  # husks in the heap
 _running = False
+_timer_ident: Optional[int] = None  # the timer thread's ident while it runs
+
+
+def on_timer_thread() -> bool:
+    """Whether the caller is the timer thread (an action runs there, inside the dispatcher's lock)."""
+    return threading.get_ident() == _timer_ident
 
 
 def schedule(delay_s: float, action: Callable[[], None]) -> Deadline:
@@ -103,9 +109,13 @@ def _next_due() -> Optional[Callable[[], None]]:
 
 
 def _run() -> None:
+    global _timer_ident
+    _timer_ident = threading.get_ident()
     while True:
         with _cond:
             action = _next_due()
+            if action is None:
+                _timer_ident = None  # idents are reused: another thread must not pass for the timer
         if action is None:
             return
         try:

@@ -561,7 +561,8 @@ class Engine:
 
     def close(self, wait: bool) -> None:
         ident = threading.get_ident()
-        internal = ident in self.internal_idents or ident in self.borrowers
+        # The deadline timer thread runs our _expire inside the lock too.
+        internal = ident in self.internal_idents or ident in self.borrowers or _dispatch_deadlines.on_timer_thread()
         if internal:
             # The garbage collector may run a finalizer that closes us (an InferenceSession in a reference cycle)
             # on one of our own threads while it holds the lock in a locked section: never block on it there.
