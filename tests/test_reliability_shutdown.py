@@ -451,3 +451,49 @@ def test_a_session_collected_on_its_own_worker_never_deadlocks(model: pathlib.Pa
     proc = subprocess.run([sys.executable, "-c", code, str(model)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert "DELIVERED True LIVE 0" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_a_session_collected_on_the_deadline_timer_never_deadlocks(model: pathlib.Path, sim_library: str) -> None:
+    """Same as above on the process-wide deadline timer thread (run_timeout_ms of run_async), which expires a
+    task inside the engine's lock: a session finalized by gc there must not dead-lock its dispatcher, nor stop
+    the timer that serves every other session's deadlines."""
+    code = (
+        "import gc, sys, threading, time, numpy as np\n"
+        "from ztu_somemodelruntime_ez_rknn_async import InferenceSession, simulator, sequencer\n"
+        "orig = sequencer.Sequencer.complete_locked\n"
+        "def complete_locked(self, *a, **k):\n"
+        "    if threading.current_thread().name == 'ez-rknn-deadlines':\n"
+        "        gc.collect()  # what an allocation under the engine lock on the timer thread may trigger\n"
+        "    return orig(self, *a, **k)\n"
+        "sequencer.Sequencer.complete_locked = complete_locked\n"
+        "c = simulator.control()\n"
+        "po = {'runtime_library': 'simulator', 'threads_per_core': 1, 'run_timeout_ms': 200}\n"
+        "x = [np.zeros((1, 4), np.float32)]\n"
+        "errs = []\n"
+        "done = threading.Event()\n"
+        "sess = InferenceSession(sys.argv[1], provider_options=po)\n"
+        "c.hang_next_run(1500000)\n"
+        "sess.run_async(None, x, lambda r, u, e: (errs.append(e), done.set()))\n"
+        "sess.cycle = sess  # only reachable through a cycle once dropped\n"
+        "gc.disable()\n"
+        "del sess\n"
+        "delivered = done.wait(1.0)\n"
+        "t0 = time.monotonic()\n"
+        "while c.counter('live_contexts') and time.monotonic() - t0 < 5:\n"
+        "    time.sleep(0.02)\n"
+        "print('DELIVERED', delivered, 'TIMEOUT', 'run_timeout_ms' in ''.join(errs), 'LIVE', c.counter('live_contexts'),\n"
+        "      flush=True)\n"
+        "# the timer still serves other sessions\n"
+        "s2 = InferenceSession(sys.argv[1], provider_options=po)\n"
+        "c.hang_next_run(1500000)\n"
+        "ev = threading.Event(); e2 = []\n"
+        "s2.run_async(None, x, lambda r, u, e: (e2.append(e), ev.set()))\n"
+        "print('SECOND', ev.wait(1.0) and 'run_timeout_ms' in e2[0], flush=True)\n"
+        "import os; os._exit(0)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(ez.__file__).resolve().parents[1]) + os.pathsep +
+               os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code, str(model)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    out = proc.stdout + proc.stderr[-2000:]
+    assert "DELIVERED True TIMEOUT True LIVE 0" in proc.stdout and "SECOND True" in proc.stdout, out
