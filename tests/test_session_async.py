@@ -321,8 +321,13 @@ def test_a_hung_run_does_not_stop_the_other_cores(model: pathlib.Path, sim: Any)
     with InferenceSession(model, provider_options=opts(schedule=[0, 1, 2], threads_per_core=1,
                                                        sequential_callbacks=False)) as sess:
         runs_before = sim.counter("runs")
-        sim.hang_next_run(5000000)
+        calls_before = sim.counter("calls:rknn_run")
+        sim.hang_next_run(5000000)  # the next run to start in the simulator hangs
         hung = sess.submit(None, [feed(0)])
+        deadline = time.monotonic() + 30
+        while sim.counter("calls:rknn_run") == calls_before:  # it has started: the hang is its own
+            assert time.monotonic() < deadline, "the hung run never started"
+            time.sleep(0.005)
         futures = [sess.submit(None, [feed(i)]) for i in range(1, 31)]
         assert [ident(f.result(timeout=30)) for f in futures] == list(range(1, 31))
         assert sim.counter("runs") == runs_before + 30 and not hung.done()  # all served during the hang
