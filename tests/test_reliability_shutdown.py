@@ -25,8 +25,10 @@ timeout) and the test that proves each one bounded or woken by close:
   expired, ``sequencer.join(close_timeout_s)``; the unbounded joins run only after every thread has signalled
   it is leaving (``test_close_during_a_hung_run_returns_within_its_bound``, and at interpreter exit
   ``test_interpreter_exit_with_a_hung_run_is_bounded``);
-* ``Dispatcher.close`` taking the engine lock: from one of its own threads (a gc finalizer inside a locked
-  section) it hands the close to a helper thread (``test_a_session_collected_on_its_own_worker_...``);
+* ``Dispatcher.close`` taking the engine lock: from one of its own threads or the deadline timer thread (a gc
+  finalizer inside a locked section) it hands the close to a helper thread
+  (``test_a_session_collected_on_its_own_worker_...``, ``test_a_session_collected_on_the_deadline_timer_...``);
+* the deadline timer (``_dispatch_deadlines``): sleeps at most until the next deadline or ``IDLE_EXIT_S``;
 * ``imap``'s ``finally``: no longer waits for its running tasks (it made a worker wait for itself when gc
   finalized the generator there: ``test_an_abandoned_imap_generator_collected_on_a_worker_...``);
 * ``RknnContext.destroy`` waiting for a call in flight (``with self._guard``): the session destroys contexts
