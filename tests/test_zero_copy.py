@@ -96,6 +96,13 @@ def _bound(engine: ZeroCopyEngine, feeds: Dict[str, np.ndarray]) -> IOBinding:
     return binding
 
 
+def _run_calls(sim: Any, engine: ZeroCopyEngine, binding: IOBinding) -> Tuple[int, int]:
+    """Run once; the (rknn_set_io_mem, rknn_mem_sync) calls the run made."""
+    before = sim.counter("calls:rknn_set_io_mem"), sim.counter("calls:rknn_mem_sync")
+    engine.run(binding)
+    return sim.counter("calls:rknn_set_io_mem") - before[0], sim.counter("calls:rknn_mem_sync") - before[1]
+
+
 # ------------------------------------------------------------------------------------------ basic runs
 
 
@@ -106,8 +113,9 @@ def test_write_inputs_once_run_many_times(sim: Any, make_engine: EngineFactory, 
     binding = _bound(engine, {"x": x, "y": y})
     expected = simulator.expected_outputs(IMG_IN, IMG_OUT, [x, y])
     before = sim.counters()
+    runs = []
     for _ in range(5):
-        engine.run(binding)
+        runs.append(_run_calls(sim, engine, binding))
         z, w = binding.copy_outputs_to_cpu()
         assert z.dtype == np.float16 and z.shape == (1, 3, 4, 5) and w.dtype == np.float32
         np.testing.assert_array_equal(z.astype(np.float32), expected[0])
@@ -116,7 +124,9 @@ def test_write_inputs_once_run_many_times(sim: Any, make_engine: EngineFactory, 
     assert after["calls:rknn_inputs_set"] == before["calls:rknn_inputs_set"]
     assert after["calls:rknn_outputs_get"] == before["calls:rknn_outputs_get"]
     assert after["calls:rknn_run"] == before["calls:rknn_run"] + 5
-    assert after["calls:rknn_set_io_mem"] == before["calls:rknn_set_io_mem"] + 5 * 4
+    # The first run binds the 4 tensors; the inputs were synced when written (ortvalue_from_numpy), so no run
+    # syncs them, and later runs with unchanged bindings call neither rknn_set_io_mem nor rknn_mem_sync.
+    assert runs == [(4, 0)] + [(0, 0)] * 4
 
 
 def test_results_equal_the_copy_path(sim: Any, make_engine: EngineFactory, tmp_path: pathlib.Path) -> None:
@@ -561,8 +571,8 @@ def test_synchronize_calls_mem_sync(sim: Any, img_engine: ZeroCopyEngine) -> Non
     b.synchronize_inputs()
     b.synchronize_outputs()
     assert sim.counter("calls:rknn_mem_sync") == before + 4
-    img_engine.run(b)  # inputs synced TO_DEVICE in the run
-    assert sim.counter("calls:rknn_mem_sync") == before + 6
+    img_engine.run(b)  # the inputs were synced since the CPU last wrote them: the run does not sync them again
+    assert sim.counter("calls:rknn_mem_sync") == before + 4
 
 
 def test_runtime_failures_name_the_call_and_tensor(sim: Any, img_engine: ZeroCopyEngine) -> None:
@@ -571,16 +581,19 @@ def test_runtime_failures_name_the_call_and_tensor(sim: Any, img_engine: ZeroCop
     sim.inject_fault("rknn_set_io_mem", nth=2, code=-5)
     with pytest.raises(RknnError, match=r"rknn_set_io_mem failed for input index 1: RKNN_ERR_PARAM_INVALID \(-5\)"):
         img_engine.run(b)
+    assert _run_calls(sim, img_engine, b) == (3, 0)  # x stayed bound; y and the outputs are bound now
+    b._inputs["x"].data_ptr()  # x may now be written behind our back: synced before every run
     sim.inject_fault("rknn_mem_sync", nth=1, code=-5)
     with pytest.raises(RknnError, match=r"rknn_mem_sync\(TO_DEVICE\) failed for input index 0"):
         img_engine.run(b)
-    img_engine.run(b)
+    assert _run_calls(sim, img_engine, b) == (0, 1)
     sim.inject_fault("rknn_mem_sync", nth=1, code=-1)
     with pytest.raises(RknnError, match=r"rknn_mem_sync\(FROM_DEVICE\) failed"):
         b.get_outputs()[0].numpy()
     sim.inject_fault("rknn_run", nth=1, code=-1)
     with pytest.raises(RknnError, match="rknn_run failed"):
         img_engine.run(b)
+    assert _run_calls(sim, img_engine, b) == (4, 1)  # after a failed run every tensor is bound again
     sim.inject_fault("rknn_create_mem", nth=1, code=-4)
     with pytest.raises(RknnMallocError):
         b.bind_output("z", "rknpu2")
@@ -743,6 +756,264 @@ def test_anonymous_memory_cannot_be_imported(sim: Any, img_engine: ZeroCopyEngin
     b.bind_ortvalue_output("w", v)
     with pytest.raises(InvalidArgumentError, match="allocated without dma-buf backing and cannot be imported"):
         img_engine.run(b)
+
+
+# ------------------------------------------------------------------------------------------ bind/sync only what changed
+#
+# A run calls rknn_set_io_mem only for ports whose buffer/attribute changed (or that an IOBinding bound or
+# cleared), and rknn_mem_sync(TO_DEVICE) only for inputs the CPU may have written since their last sync in
+# the engine's context (see the _zc_engine docstring). The simulator's memory is coherent, so each test
+# checks both the call counts and that the run used the current bytes.
+
+
+def _check_img_outputs(binding: IOBinding, feeds: Sequence[np.ndarray]) -> None:
+    expected = simulator.expected_outputs(IMG_IN, IMG_OUT, list(feeds))
+    z, w = binding.copy_outputs_to_cpu()
+    np.testing.assert_array_equal(z.astype(np.float32), expected[0])
+    np.testing.assert_array_equal(w, expected[1])
+
+
+def _x_native(x: np.ndarray) -> np.ndarray:
+    """The bytes of IMG_IN's x as bound (native NHWC, no padding on the simulator)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def test_rebinding_a_port_binds_that_port_only(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(1)
+    b = _bound(e, {"x": x, "y": y})
+    assert [_run_calls(sim, e, b) for _ in range(3)] == [(4, 0), (0, 0), (0, 0)]
+    first_x = b._inputs["x"]
+    x2 = (x * 3).astype(np.float16)
+    b.bind_ortvalue_input("x", OrtValue.ortvalue_from_numpy(x2, "rknpu2", session=e, name="x", io_kind="input"))
+    assert _run_calls(sim, e, b) == (1, 0)  # x only; the new value was synced when it was written
+    _check_img_outputs(b, [x2, y])
+    assert _run_calls(sim, e, b) == (0, 0)
+    b.bind_ortvalue_input("x", first_x)  # back to the first value
+    assert _run_calls(sim, e, b) == (1, 0)
+    _check_img_outputs(b, [x, y])
+    b.bind_ortvalue_input("x", first_x)  # the very same value again: bound again all the same (conservative)
+    assert _run_calls(sim, e, b) == (1, 0)
+    old_w = b.get_outputs()[1]
+    b.bind_output("w", "rknpu2")  # a new output buffer
+    assert _run_calls(sim, e, b) == (1, 0)
+    _check_img_outputs(b, [x, y])
+    assert b.get_outputs()[1] is not old_w
+    b.bind_cpu_input("y", y + 1)
+    assert _run_calls(sim, e, b) == (1, 0)
+    _check_img_outputs(b, [x, y + 1])
+
+
+def test_clear_and_bind_binds_again(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(2)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    xv, yv = b._inputs["x"], b._inputs["y"]
+    b.clear_binding_inputs()
+    with pytest.raises(InvalidArgumentError, match="missing: x, y"):
+        e.run(b)
+    x2, y2 = _feeds(9)
+    b.bind_ortvalue_input("x", OrtValue.ortvalue_from_numpy(x2, "rknpu2", session=e, name="x", io_kind="input"))
+    b.bind_cpu_input("y", y2)
+    assert _run_calls(sim, e, b) == (2, 0)
+    _check_img_outputs(b, [x2, y2])
+    b.clear_binding_outputs()
+    b.bind_output("z", "rknpu2")
+    b.bind_output("w", "rknpu2")
+    assert _run_calls(sim, e, b) == (2, 0)
+    _check_img_outputs(b, [x2, y2])
+    b.clear_binding_inputs()  # the first values again, cleared and bound anew
+    b.bind_ortvalue_input("x", xv)
+    b.bind_ortvalue_input("y", yv)
+    assert _run_calls(sim, e, b) == (2, 0)
+    _check_img_outputs(b, [x, y])
+    assert _run_calls(sim, e, b) == (0, 0)
+
+
+def test_update_inplace_syncs_once_and_the_run_sees_it(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(3)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    for k in range(3):
+        yk = (y + k + 1).astype(np.float32)
+        xk = (x - k).astype(np.float16)
+        before = sim.counter("calls:rknn_mem_sync")
+        b._inputs["y"].update_inplace(yk)
+        b._inputs["x"].update_inplace(xk)
+        assert sim.counter("calls:rknn_mem_sync") == before + 2  # each syncs in its one context
+        assert _run_calls(sim, e, b) == (0, 0)  # already synced: the run neither syncs nor binds
+        _check_img_outputs(b, [xk, yk])
+
+
+def test_a_value_written_through_data_ptr_is_synced_before_every_run(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    import ctypes
+
+    e = img_engine
+    x, y = _feeds(4)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    xv, yv = b._inputs["x"], b._inputs["y"]
+    assert e.port("input", "x").layout.kind == "nhwc" and e.port("input", "x").nbytes == x.nbytes
+    ptr = xv.data_ptr()
+    assert _run_calls(sim, e, b) == (0, 1)  # x synced from now on, y still not
+    for k in range(2):
+        xk = (x + (2 * k + 1)).astype(np.float16)
+        native = _x_native(xk)
+        ctypes.memmove(ptr, native.ctypes.data, native.nbytes)  # a CPU write the package cannot see
+        assert _run_calls(sim, e, b) == (0, 1)
+        _check_img_outputs(b, [xk, y])
+    # memory_info() hands out virt_addr and fd: the same rule.
+    info = yv.memory_info()
+    y2 = (y - 1).astype(np.float32)
+    ctypes.memmove(info["virt_addr"] + info["offset"], y2.ctypes.data, y2.nbytes)
+    assert _run_calls(sim, e, b) == (0, 2)
+    _check_img_outputs(b, [xk, y2])
+    assert _run_calls(sim, e, b) == (0, 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd_create (Linux)")
+def test_an_external_dmabuf_written_through_its_mapping_is_synced(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(5)
+    nbytes = e.port("input", "x").nbytes
+    fd = _memfd(nbytes)
+    mapping = mmap.mmap(fd, nbytes)
+    try:
+        xv = OrtValue.ortvalue_from_dmabuf(fd, (1, 3, 4, 5), np.float16, size=nbytes, session=e, name="x",
+                                           io_kind="input")
+        b = IOBinding(e)
+        b.bind_ortvalue_input("x", xv)
+        b.bind_cpu_input("y", y)
+        b.bind_output("z", "rknpu2")
+        b.bind_output("w", "rknpu2")
+        for k in range(3):
+            xk = (x + k).astype(np.float16)
+            mapping[:] = _x_native(xk).tobytes()  # the dma-buf's owner writes behind our back
+            assert _run_calls(sim, e, b) == (4 if k == 0 else 0, 1)  # x synced before every run, y never
+            _check_img_outputs(b, [xk, y])
+        del b, xv
+        gc.collect()
+    finally:
+        mapping.close()
+        os.close(fd)
+
+
+def test_numpy_returns_a_copy_not_a_view_of_the_buffer(sim: Any, make_engine: EngineFactory,
+                                                       tmp_path: pathlib.Path) -> None:
+    # Session layout "nhwc": x is NHWC for the caller and in the buffer, so the bytes read back as a view.
+    engine = make_engine(_write(tmp_path, IMG_IN, IMG_OUT), layout="nhwc")
+    x, y = _feeds(6)
+    b = _bound(engine, {"x": _x_native(x), "y": y})
+    assert _run_calls(engine=engine, sim=sim, binding=b) == (4, 0)
+    values = [b._inputs["x"], b._inputs["y"]] + b.get_outputs()
+    for v in values:
+        arr = v.numpy()
+        assert arr.flags.owndata and arr.flags.writeable
+        arr[...] = 0  # writes the copy only: the buffer stays clean and unchanged
+    assert _run_calls(sim, engine, b) == (0, 0)
+    np.testing.assert_array_equal(b._inputs["x"].numpy(), _x_native(x))
+    _check_img_outputs(b, [x, y])
+
+
+def test_a_buffer_new_to_a_context_is_synced_once_there(sim: Any, make_engine: EngineFactory,
+                                                        tmp_path: pathlib.Path) -> None:
+    shape = (1, 8, 4, 4)
+    path = _write(tmp_path, [TS("x", shape, "float16")], [TS("z", shape, "float16")])
+    first, second = make_engine(path), make_engine(path)
+    x = (np.arange(128, dtype=np.float16) / 16).reshape(shape)
+    b1 = _bound(first, {"x": x})
+    assert _run_calls(sim, first, b1) == (2, 0)
+    z1 = b1.get_outputs()[0]
+    b2 = IOBinding(second)
+    b2.bind_ortvalue_input("x", z1)
+    b2.bind_output("z", "rknpu2")
+    assert _run_calls(sim, second, b2) == (2, 1)  # imported into the second context: no sync recorded there
+    assert _run_calls(sim, second, b2) == (0, 0)
+    # The first engine writes z1 again: an NPU write, nothing to flush; the second engine reads the new bytes.
+    x2 = (x * 2).astype(np.float16)
+    b1._inputs["x"].update_inplace(x2)
+    assert _run_calls(sim, first, b1) == (0, 0)
+    assert _run_calls(sim, second, b2) == (0, 0)
+    np.testing.assert_array_equal(b2.get_outputs()[0].numpy(), x2)
+    # A CPU write to a buffer held by two contexts syncs in both, so neither run syncs it again.
+    before = sim.counter("calls:rknn_mem_sync")
+    z1.update_inplace(x)
+    assert sim.counter("calls:rknn_mem_sync") == before + 2
+    assert _run_calls(sim, second, b2) == (0, 0)
+    np.testing.assert_array_equal(b2.get_outputs()[0].numpy(), x)
+
+
+def test_generic_value_and_failed_sync_are_synced_by_the_next_run(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(7)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    g = OrtValue.ortvalue_from_shape_and_type((2, 6), np.float32, "rknpu2")  # no context holds it yet
+    g.update_inplace(y * 2)
+    b.bind_ortvalue_input("y", g)
+    sim.inject_fault("rknn_mem_sync", nth=1, code=-1)
+    with pytest.raises(RknnError, match=r"rknn_mem_sync\(TO_DEVICE\) failed for input index 1"):
+        e.run(b)
+    assert _run_calls(sim, e, b) == (1, 1)  # the failed sync was not recorded: synced (and bound) now
+    _check_img_outputs(b, [x, y * 2])
+    assert _run_calls(sim, e, b) == (0, 0)
+
+
+def test_an_update_whose_sync_failed_is_synced_by_the_next_run(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(8)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    y2 = (y + 2).astype(np.float32)
+    sim.inject_fault("rknn_mem_sync", nth=1, code=-1)
+    with pytest.raises(RknnError, match=r"rknn_mem_sync\(TO_DEVICE\) failed"):
+        b._inputs["y"].update_inplace(y2)  # the bytes are written, the flush failed
+    assert _run_calls(sim, e, b) == (0, 1)  # the write made y dirty again, whatever was synced before
+    _check_img_outputs(b, [x, y2])
+    assert _run_calls(sim, e, b) == (0, 0)
+
+
+def test_two_bindings_alternating_on_one_engine(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    feeds1, feeds2 = _feeds(11), _feeds(12)
+    b1 = _bound(e, {"x": feeds1[0], "y": feeds1[1]})
+    b2 = _bound(e, {"x": feeds2[0], "y": feeds2[1]})
+    for _ in range(3):
+        assert _run_calls(sim, e, b1) == (4, 0)  # every port holds the other binding's buffer
+        _check_img_outputs(b1, feeds1)
+        assert _run_calls(sim, e, b2) == (4, 0)
+        _check_img_outputs(b2, feeds2)
+
+
+def test_a_value_freed_and_replaced_behind_the_binding_is_bound_again(sim: Any, img_engine: ZeroCopyEngine) -> None:
+    e = img_engine
+    x, y = _feeds(13)
+    b = _bound(e, {"x": x, "y": y})
+    assert _run_calls(sim, e, b) == (4, 0)
+    # Bypass IOBinding (no forget_port): only the record's identity test can notice. The old memory is freed
+    # first, so the new memory object may well reuse its address.
+    del b._inputs["y"]
+    gc.collect()
+    y2 = (y - 7).astype(np.float32)
+    b._inputs["y"] = OrtValue.ortvalue_from_numpy(y2, "rknpu2", session=e, name="y", io_kind="input")
+    assert _run_calls(sim, e, b) == (1, 0)
+    _check_img_outputs(b, [x, y2])
+
+
+def test_setting_shapes_drops_every_binding_record(sim: Any, make_engine: EngineFactory,
+                                                   tmp_path: pathlib.Path) -> None:
+    rows = [(1, 5), (2, 5)]
+    ins, outs = [TS("v", rows[0], shapes=rows)], [TS("o", rows[0], shapes=rows)]
+    engine = make_engine(_write(tmp_path, ins, outs))
+    v = np.arange(5, dtype=np.float32).reshape(rows[0])
+    b = _bound(engine, {"v": v})
+    assert [_run_calls(sim, engine, b) for _ in range(2)] == [(2, 0), (0, 0)]
+    with engine.owner.locked() as ctx:
+        engine._set_input_shapes_locked(ctx, [ctx.input_attr(0)])  # the engine's only way to set shapes
+    assert _run_calls(sim, engine, b) == (2, 0)
+    np.testing.assert_array_equal(b.copy_outputs_to_cpu()[0], simulator.expected_outputs(ins, outs, [v])[0])
 
 
 # ------------------------------------------------------------------------------------------ concurrency

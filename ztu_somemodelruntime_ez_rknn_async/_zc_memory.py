@@ -17,6 +17,15 @@ thread, e.g. a GC pass inside a run) holds the owner's lock, the memory object i
 holder destroys it on its way out. Each memory object is destroyed exactly once whatever the order in
 which sessions, bindings and values are dropped; a memory object whose context was already destroyed
 (the context frees what it tracks) is simply forgotten.
+
+Cache state (rknn-abi.md §2.4 ``rknn_mem_sync``): a :class:`Storage` also records, per context, whether
+the CPU may have written its bytes since the last ``rknn_mem_sync(TO_DEVICE)`` there, so the engine can
+skip the per-run sync of a clean input. Every CPU write this package makes (``update_inplace``) bumps the
+storage's write generation *after* the bytes are written and before it syncs, and a sync records the
+generation it saw *before* the call; a write racing a sync therefore leaves the storage dirty. A storage
+whose address or fd was handed out (``data_ptr()``, ``memory_info()``) or that wraps a caller's dma-buf
+is *escaped*: it may be written behind our back at any time and is synced before every run. See
+:mod:`._zc_engine` for the rule.
 """
 from __future__ import annotations
 
@@ -228,7 +237,7 @@ class Storage:
     """
 
     __slots__ = ("base", "size", "offset", "fd", "dmabuf", "_owns_fd", "_mapping", "_imports", "_lock",
-                 "_released", "primary", "__weakref__")
+                 "_released", "primary", "_cpu_gen", "_synced", "_escaped", "__weakref__")
 
     def __init__(self, *, base: int, size: int, offset: int, fd: int, owns_fd: bool,
                  mapping: Optional[mmap.mmap], dmabuf: bool) -> None:
@@ -243,6 +252,11 @@ class Storage:
         self._lock = threading.Lock()
         self._released = False
         self.primary: Optional[ContextOwner] = None
+        # Cache state: the CPU write generation, {id(owner): (owner, generation synced TO_DEVICE there)},
+        # and whether the bytes may be written outside this package (then every run syncs).
+        self._cpu_gen = 0
+        self._synced: Dict[int, Tuple[ContextOwner, int]] = {}
+        self._escaped = False
 
     # ------------------------------------------------------------------ creation
 
@@ -370,6 +384,42 @@ class Storage:
             self._imports[id(owner)] = (owner, mem)
             return mem
 
+    # ------------------------------------------------------------------ CPU cache state
+
+    @property
+    def escaped(self) -> bool:
+        """Whether the bytes may be written outside this package (every run syncs TO_DEVICE)."""
+        return self._escaped
+
+    def mark_escaped(self) -> None:
+        """The buffer's address or fd left the package (``data_ptr()``, ``memory_info()``, a caller's dma-buf):
+        the CPU may write it at any time from now on, so it is synced TO_DEVICE before every run. Permanent."""
+        self._escaped = True
+
+    def mark_cpu_written(self) -> None:
+        """The CPU wrote the bytes: every context must sync TO_DEVICE again. Call after the write, before the
+        sync that follows it (a sync that started earlier then records an older generation)."""
+        with self._lock:
+            self._cpu_gen += 1
+
+    def sync_state(self, owner: ContextOwner) -> Tuple[bool, int]:
+        """``(needs a TO_DEVICE sync in owner's context, the write generation to pass to note_synced)``.
+
+        Read before the ``rknn_mem_sync`` call, with ``owner``'s lock held.
+        """
+        gen = self._cpu_gen
+        if self._escaped:
+            return True, gen
+        entry = self._synced.get(id(owner))
+        return entry is None or entry[0] is not owner or entry[1] != gen, gen
+
+    def note_synced(self, owner: ContextOwner, gen: int) -> None:
+        """A ``rknn_mem_sync(TO_DEVICE)`` in ``owner``'s context succeeded; ``gen`` came from :meth:`sync_state`
+        before it (``owner``'s lock held)."""
+        with self._lock:
+            if not self._released:
+                self._synced[id(owner)] = (owner, gen)
+
     # ------------------------------------------------------------------ release
 
     def release(self) -> None:
@@ -380,6 +430,7 @@ class Storage:
             self._released = True
             entries = list(self._imports.values())
             self._imports.clear()
+            self._synced.clear()
         # Imports first, the primary (whose runtime buffer the imports alias) last.
         for owner, mem in sorted(entries, key=lambda e: e[0] is self.primary):
             owner.free(mem)

@@ -15,7 +15,12 @@ nothing (no ``rknn_inputs_set``/``rknn_outputs_get``). The API follows ONNX Runt
 * ``ortvalue_from_dmabuf`` honours ``offset`` for CPU access as well (peer bug §21.1-10). ``size`` and
   ``offset`` have ``rknn_create_mem_from_fd`` semantics: ``size`` bytes from the mapping start, data at
   ``offset`` (so ``size - offset`` bytes are usable);
-* memory is freed exactly once whatever the drop order (see :mod:`._zc_memory`).
+* memory is freed exactly once whatever the drop order (see :mod:`._zc_memory`);
+* a run binds (``rknn_set_io_mem``) and syncs (``rknn_mem_sync(TO_DEVICE)``) only what changed since the
+  last run of the session: a port bound to the same buffer is not bound again, and an input the CPU cannot
+  have written since its last sync is not synced again (the rule is in :mod:`._zc_engine`). Writing through
+  ``data_ptr()``/``memory_info()["virt_addr"]`` or a dma-buf's own mapping is allowed: handing out the
+  address marks the buffer for a sync before every run.
 
 Memory: a session value is runtime memory (``rknn_create_mem``) of the engine's context; a value
 without a session is a dma-buf (``/dev/dma_heap/system`` on boards, a ``memfd`` elsewhere). Either is
@@ -265,6 +270,7 @@ class OrtValue:
                     context, int(size) - int(offset), int(offset), int(size), port.nbytes))
         engine.check_open()
         storage = Storage.from_fd(int(fd), int(size), int(offset), None if virt_addr is None else int(virt_addr))
+        storage.mark_escaped()  # the caller keeps the dma-buf and may write it at any time
         value = OrtValue._rknn(storage, port.native, port.layout, port.logical.type, port.name, port.io_kind)
         with engine.owner.locked():
             storage.mem_for_locked(engine.owner)
@@ -289,7 +295,9 @@ class OrtValue:
         """The tensor as a numpy array.
 
         CPU values return the wrapped array itself. RKNN values are synced FROM_DEVICE (after a run wrote
-        them) and converted from the bound native layout into a new array of the logical shape and type.
+        them) and converted from the bound native layout into a new array of the logical shape and type;
+        it never shares memory with the buffer (writes to it are not seen by the NPU, and it stays valid after
+        the buffer is freed).
         """
         if self._array is not None:
             return self._array
@@ -298,7 +306,10 @@ class OrtValue:
         assert self._layout is not None
         data = read_logical(self._layout, storage.byte_view())
         target = self._logical_dtype()
-        return data if data.dtype == target else data.astype(target)
+        if data.dtype != target:
+            return data.astype(target)
+        # An unpadded layout in the caller's axis order reads back as a view of the buffer: copy it.
+        return data if data.flags.owndata else data.copy()
 
     def update_inplace(self, np_arr: Any) -> None:
         """Overwrite the tensor with ``np_arr`` (same shape and dtype; no conversion).
@@ -337,14 +348,25 @@ class OrtValue:
                 target, src.dtype))
         if src.dtype != layout.dtype:
             src = src.astype(layout.dtype)
-        write_logical(layout, storage.byte_view(), src)
+        try:
+            write_logical(layout, storage.byte_view(), src)
+        finally:
+            storage.mark_cpu_written()  # after the write (even a partial one), before the syncs
         self.sync_to_device()
 
     def data_ptr(self) -> int:
-        """Address of the data (CPU array, or the mapped buffer including ``offset``); 0 if none."""
+        """Address of the data (CPU array, or the mapped buffer including ``offset``); 0 if none.
+
+        The caller may write an RKNN value through it: from then on the value is synced TO_DEVICE before
+        every run it is an input of.
+        """
         if self._array is not None:
             return int(self._array.ctypes.data)
-        return self._storage.data_address if self._storage is not None else 0
+        storage = self._storage
+        if storage is None:
+            return 0
+        storage.mark_escaped()
+        return storage.data_address
 
     def shape(self) -> List[int]:
         """The logical shape (a new list)."""
@@ -386,13 +408,17 @@ class OrtValue:
     def sync_to_device(self) -> None:
         """``rknn_mem_sync(TO_DEVICE)`` in every context holding this buffer (CPU values: no-op).
 
+        Each successful sync is recorded, so a run of that context need not sync the input again until the
+        CPU writes it (see :mod:`._zc_engine`).
+
         Raises:
             RknnError: the sync failed (``rknn_mem_sync(TO_DEVICE) failed: ...``).
         """
-        if self._storage is None:
+        storage = self._storage
+        if storage is None:
             return
-        for owner, mem in self._storage.imports():
-            self._sync(owner, mem, MEM_SYNC_TO_DEVICE, "rknn_mem_sync(TO_DEVICE)")
+        for owner, mem in storage.imports():
+            self._sync(owner, mem, MEM_SYNC_TO_DEVICE, "rknn_mem_sync(TO_DEVICE)", storage)
 
     def sync_from_device(self) -> None:
         """``rknn_mem_sync(FROM_DEVICE)`` in the context that last wrote the value (else the first one)."""
@@ -409,10 +435,14 @@ class OrtValue:
         self._sync(writer, mem, MEM_SYNC_FROM_DEVICE, "rknn_mem_sync(FROM_DEVICE)")
 
     @staticmethod
-    def _sync(owner: ContextOwner, mem: Any, mode: int, label: str) -> None:
+    def _sync(owner: ContextOwner, mem: Any, mode: int, label: str, synced: Optional[Storage] = None) -> None:
+        """``rknn_mem_sync`` in ``owner``'s context; a TO_DEVICE sync of ``synced`` is recorded there."""
         try:
             with owner.locked() as ctx:
+                gen = synced.sync_state(owner)[1] if synced is not None else 0
                 ctx.mem_sync(mem, mode)
+                if synced is not None:
+                    synced.note_synced(owner, gen)
         except SessionClosedError:
             pass  # the context is gone; its memory was coherent when it stopped running
         except RknnError as exc:
@@ -425,6 +455,7 @@ class OrtValue:
         storage = self._storage
         if storage is None:
             return info
+        storage.mark_escaped()  # virt_addr and fd let the caller write the buffer from now on
         attr = self._attr
         assert attr is not None
         info.update(size=storage.size, fd=storage.fd, offset=storage.offset, virt_addr=storage.base,
@@ -488,6 +519,7 @@ class IOBinding:
         value = _new_value(self._engine, port)
         value.update_inplace(arr_on_cpu)
         self._inputs[port.name] = value
+        self._engine.forget_port(port)
 
     def bind_input(self, name: str, device_type: str, device_id: int, element_type: Any, shape: Any,
                    buffer_ptr: int) -> None:
@@ -518,6 +550,7 @@ class IOBinding:
         self._check_too_small(port, ortvalue)
         ortvalue._adopt(port)
         self._inputs[port.name] = ortvalue
+        self._engine.forget_port(port)
 
     def bind_ortvalue_output(self, name: str, ortvalue: OrtValue) -> None:
         """Bind an RKNN value to output ``name`` (shape, type and size checked; it takes the native layout)."""
@@ -530,6 +563,7 @@ class IOBinding:
         self._check_too_small(port, ortvalue)
         ortvalue._adopt(port)
         self._outputs[port.name] = ortvalue
+        self._engine.forget_port(port)
 
     def bind_output(self, name: str, device_type: str = "cpu", device_id: int = 0, element_type: Any = None,
                     shape: Any = None, buffer_ptr: Optional[int] = None, *, layout: str = "native",
@@ -556,6 +590,7 @@ class IOBinding:
             check_type(context, port.logical.type, rknn_type)
         self._outputs[port.name] = _new_value(self._engine, port, flags)
         self._cpu_outputs[port.name] = device == "cpu"
+        self._engine.forget_port(port)
 
     def get_outputs(self) -> List[OrtValue]:
         """Bound output values in first-bind order."""
@@ -566,13 +601,17 @@ class IOBinding:
         return [v.numpy() for v in self._outputs.values()]
 
     def clear_binding_inputs(self) -> None:
-        """Forget every bound input."""
+        """Forget every bound input (the next run binds each input again)."""
         self._inputs.clear()
+        for port in self._engine.input_ports:
+            self._engine.forget_port(port)
 
     def clear_binding_outputs(self) -> None:
-        """Forget every bound output (and the first-bind order)."""
+        """Forget every bound output (and the first-bind order; the next run binds each output again)."""
         self._outputs.clear()
         self._cpu_outputs.clear()
+        for port in self._engine.output_ports:
+            self._engine.forget_port(port)
 
     def synchronize_inputs(self) -> None:
         """``sync_to_device()`` on each bound input."""
