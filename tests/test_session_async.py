@@ -322,7 +322,9 @@ def test_a_hung_run_does_not_stop_the_other_cores(model: pathlib.Path, sim: Any)
                                                        sequential_callbacks=False)) as sess:
         runs_before = sim.counter("runs")
         calls_before = sim.counter("calls:rknn_run")
-        sim.hang_next_run(5000000)  # the next run to start in the simulator hangs
+        # The next run to start in the simulator hangs, far longer than 30 quick runs take even on a loaded
+        # machine (5 s was seen to end before them once), so "served during the hang" cannot race the hang.
+        sim.hang_next_run(12000000)
         hung = sess.submit(None, [feed(0)])
         deadline = time.monotonic() + 30
         while sim.counter("calls:rknn_run") == calls_before:  # it has started: the hang is its own
