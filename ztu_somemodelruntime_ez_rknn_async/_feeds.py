@@ -96,14 +96,16 @@ class InputPlan:
             tuple(nhwc_to_nchw_dims(r) for r in self.reported_rows) if swap else self.reported_rows
         )
         self.transpose = swap and layout == "nchw_software"
+        # A plain int: it is written into rknn_input.fmt on every run.
+        self.pass_fmt: int
         if not four_d:
-            self.pass_fmt = RKNN_TENSOR_UNDEFINED
+            self.pass_fmt = int(RKNN_TENSOR_UNDEFINED)
         elif swap and layout == "nchw":
-            self.pass_fmt = RKNN_TENSOR_NCHW  # the runtime transposes
+            self.pass_fmt = int(RKNN_TENSOR_NCHW)  # the runtime transposes
         elif reported_fmt in (RKNN_TENSOR_NHWC, RKNN_TENSOR_NCHW):
-            self.pass_fmt = reported_fmt  # data already in the reported order (peer bug §21.1-2 fixed)
+            self.pass_fmt = int(reported_fmt)  # data already in the reported order (peer bug §21.1-2 fixed)
         else:
-            self.pass_fmt = RKNN_TENSOR_UNDEFINED
+            self.pass_fmt = int(RKNN_TENSOR_UNDEFINED)
         accepted = list(_ALWAYS_ACCEPTED)
         if model_type in _SAME_TYPE_ONLY:
             accepted.insert(0, model_type)

@@ -58,25 +58,25 @@ __all__ = [
     "type_name",
 ]
 
-# rknn_tensor_type (rknn_api.h); values are ABI.
-RKNN_TENSOR_FLOAT32 = 0
-RKNN_TENSOR_FLOAT16 = 1
-RKNN_TENSOR_INT8 = 2
-RKNN_TENSOR_UINT8 = 3
-RKNN_TENSOR_INT16 = 4
-RKNN_TENSOR_UINT16 = 5
-RKNN_TENSOR_INT32 = 6
-RKNN_TENSOR_UINT32 = 7
-RKNN_TENSOR_INT64 = 8
-RKNN_TENSOR_BOOL = 9
-RKNN_TENSOR_INT4 = 10
-RKNN_TENSOR_BFLOAT16 = 11
-
-# rknn_tensor_format
-RKNN_TENSOR_NCHW = 0
-RKNN_TENSOR_NHWC = 1
-RKNN_TENSOR_NC1HWC2 = 2
-RKNN_TENSOR_UNDEFINED = 3
+# The ABI values come from the raw layer (rknn_api.h); they are never re-declared here.
+from ._abi_consts import (  # noqa: E402
+    RKNN_TENSOR_FLOAT32,
+    RKNN_TENSOR_FLOAT16,
+    RKNN_TENSOR_INT8,
+    RKNN_TENSOR_UINT8,
+    RKNN_TENSOR_INT16,
+    RKNN_TENSOR_UINT16,
+    RKNN_TENSOR_INT32,
+    RKNN_TENSOR_UINT32,
+    RKNN_TENSOR_INT64,
+    RKNN_TENSOR_BOOL,
+    RKNN_TENSOR_INT4,
+    RKNN_TENSOR_BFLOAT16,
+    RKNN_TENSOR_NCHW,
+    RKNN_TENSOR_NHWC,
+    RKNN_TENSOR_NC1HWC2,
+    RKNN_TENSOR_UNDEFINED,
+)
 
 #: One dimension of a :class:`NodeArg` shape: a size, a symbolic name (dynamic axis) or ``None``.
 Dim = Union[int, str, None]
