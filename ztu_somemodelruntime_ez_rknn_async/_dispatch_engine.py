@@ -188,10 +188,20 @@ class Engine:
             self._assign_locked(worker, queue.popleft())
             freed += 1
         if freed:
-            if self.space_waiters:
-                self.space.notify(freed)
+            self._space_freed_locked()
             if queue and self.idle:  # the timed sleeper may have been among those assigned
                 self._arm_locked()
+
+    def _space_freed_locked(self) -> None:
+        """Wake submitters waiting for queue space, in bursts (lock held).
+
+        A blocked producer is woken only once the queue has drained to half its size, and then as many
+        as there is room for: waking it for every single free place costs two thread switches per task,
+        and on a 2-CPU board those switches are what keeps a core idle between two runs (measured in
+        benchmarks/README.md).  A queue of 1 or 2 still wakes on every free place.
+        """
+        if self.space_waiters and len(self.queue) <= self.max_queue_size // 2:
+            self.space.notify(self.max_queue_size - len(self.queue))
 
     def _arm_locked(self) -> None:
         """Tasks wait while the lead parks every idle slot (lock held).  A core can stall without any event
@@ -250,8 +260,7 @@ class Engine:
             worker.state = BUSY
             task = queue.popleft()
             worker.current = task
-            if self.space_waiters:
-                self.space.notify()
+            self._space_freed_locked()
             if queue and self.idle:
                 self._dispatch_locked()  # our take may have raised the minimum pass
             return task
@@ -434,8 +443,7 @@ class Engine:
                     if queued is task:
                         del queue[i]
                         self.cancelled += 1
-                        if self.space_waiters:
-                            self.space.notify()
+                        self._space_freed_locked()
                         break
                 else:
                     return  # resolved already (closed)
