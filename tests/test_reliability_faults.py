@@ -40,35 +40,12 @@ from ztu_somemodelruntime_ez_rknn_async.errors import RknnError, error_class_for
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
 from ztu_somemodelruntime_ez_rknn_async.zero_copy import OrtValue
 
-SIM = {"runtime_library": "simulator"}
-LIVE = ("live_contexts", "live_mems", "unreleased_outputs")
+from _identity import SIM, feed, ident, live, opts
+
 WAIT_S = 30.0  # hang detector only
 
 # Codes chosen so that the special classes are exercised as well as the plain RknnError.
 CODES = (-1, -2, -4, -8, -9, -13, -99)
-
-
-def opts(**kw: Any) -> Dict[str, Any]:
-    d: Dict[str, Any] = dict(SIM)
-    d.update(kw)
-    return d
-
-
-def feed(i: int) -> np.ndarray:
-    """An input whose output identifies task ``i``."""
-    return (np.float32(i) + np.array([[0.0, 0.25, 0.5, 0.75]], np.float32)).astype(np.float32)
-
-
-def ident(out: Sequence[np.ndarray]) -> int:
-    y = out[0]
-    assert y.shape == (1, 4) and y.dtype == np.float32
-    i = int(y[0, 0])
-    np.testing.assert_array_equal(y, feed(i))
-    return i
-
-
-def live(sim: Any) -> Dict[str, int]:
-    return {k: int(sim.counter(k)) for k in LIVE}
 
 
 def assert_named(exc: BaseException, func: str, code: int) -> None:

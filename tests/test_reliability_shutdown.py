@@ -61,31 +61,10 @@ from ztu_somemodelruntime_ez_rknn_async import InferenceSession, _core
 from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
 
-SIM = {"runtime_library": "simulator"}
-LIVE = ("live_contexts", "live_mems", "unreleased_outputs")
+from _identity import feed, ident, live, opts
+
 HANG_US = 2_500_000  # one hung run
 BOUND_S = 30.0  # hang detector only
-
-
-def opts(**kw: Any) -> Dict[str, Any]:
-    d: Dict[str, Any] = dict(SIM)
-    d.update(kw)
-    return d
-
-
-def feed(i: int) -> np.ndarray:
-    return (np.float32(i) + np.array([[0.0, 0.25, 0.5, 0.75]], np.float32)).astype(np.float32)
-
-
-def ident(out: List[np.ndarray]) -> int:
-    y = out[0]
-    i = int(y[0, 0])
-    np.testing.assert_array_equal(y, feed(i))
-    return i
-
-
-def live(sim: Any) -> Dict[str, int]:
-    return {k: int(sim.counter(k)) for k in LIVE}
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = BOUND_S) -> bool:

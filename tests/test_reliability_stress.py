@@ -34,27 +34,13 @@ import ztu_somemodelruntime_ez_rknn_async as ez
 from ztu_somemodelruntime_ez_rknn_async import InferenceSession
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
 
-SIM = {"runtime_library": "simulator"}
-LIVE = ("live_contexts", "live_mems", "unreleased_outputs")
+from _identity import SIM, feed, live
+from _identity import ident_array as ident
+
 WAIT_S = 60.0  # hang detector only
 FAULT_CALLS = ("rknn_inputs_set", "rknn_run", "rknn_outputs_get", "rknn_outputs_release")
 FAULT_CODES = (-1, -2, -4, -8, -9)
 KINDS = ("run", "run_timeout", "run_async", "submit", "imap", "batch", "run_coro")
-
-
-def feed(i: int) -> np.ndarray:
-    return (np.float32(i) + np.array([[0.0, 0.25, 0.5, 0.75]], np.float32)).astype(np.float32)
-
-
-def ident(y: np.ndarray) -> int:
-    assert y.shape == (1, 4) and y.dtype == np.float32
-    i = int(y[0, 0])
-    np.testing.assert_array_equal(y, feed(i))
-    return i
-
-
-def live(sim: Any) -> Dict[str, int]:
-    return {k: int(sim.counter(k)) for k in LIVE}
 
 
 @pytest.fixture()

@@ -21,26 +21,8 @@ import ztu_somemodelruntime_ez_rknn_async as ez
 from ztu_somemodelruntime_ez_rknn_async import InferenceSession
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
 
-SIM = {"runtime_library": "simulator"}
+from _identity import SIM, feed, ident, opts
 
-
-def opts(**kw: Any) -> Dict[str, Any]:
-    d: Dict[str, Any] = dict(SIM)
-    d.update(kw)
-    return d
-
-
-def feed(i: int) -> np.ndarray:
-    """An input whose output identifies task ``i`` (float32-exact for i < 2**22)."""
-    return (np.float32(i) + np.array([[0.0, 0.25, 0.5, 0.75]], np.float32)).astype(np.float32)
-
-
-def ident(out: List[np.ndarray]) -> int:
-    y = out[0]
-    assert y.shape == (1, 4) and y.dtype == np.float32
-    i = int(y[0, 0])
-    np.testing.assert_array_equal(y, feed(i))
-    return i
 
 
 @pytest.fixture()
