@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_demo = sub.add_parser("demo", help="a self-contained demo of multi-core throughput (no board needed)",
                             description="Compare plain sequential run() with three-core imap/run_async on a "
-                                        "synthetic model; uses the simulator when no librknnrt.so is found.")
+                                        "synthetic model. The model is in the simulator's format, so the demo always runs on the "
+                                        "simulator (built from its C sources on first use); it says whether a real "
+                                        "librknnrt.so was found.")
     p_demo.add_argument("--seconds", type=_positive_float, default=3.0, metavar="S",
                         help="approximate running time (default 3)")
     p_demo.set_defaults(func=cmd_demo)

@@ -77,8 +77,9 @@ class SessionOptions(ConfigEntries):
 
     Attributes are type-checked on assignment (:class:`InvalidOptionError`, which is also a
     :class:`ValueError`; a misspelt attribute raises :class:`AttributeError`).  ``enable_profiling``,
-    ``profile_file_prefix``, ``log_severity_level`` and ``logid`` are used by the session; the others are
-    accepted for compatibility and have no effect (RKNN models are compiled ahead of time, and the worker
+    ``profile_file_prefix`` are used by the session; the others (``log_severity_level`` and ``logid``
+    included: the package logs through :mod:`logging`, configure its loggers instead) are accepted for
+    compatibility and have no effect (RKNN models are compiled ahead of time, and the worker
     threads are set by the provider options).
     """
 
@@ -105,9 +106,9 @@ class SessionOptions(ConfigEntries):
     profile_file_prefix = Checked(
         check_str, "Prefix of the profile file written by end_profiling()."
     )
-    log_severity_level = Checked(check_log_severity, "0 (verbose) .. 4 (fatal); -1 = default.")
+    log_severity_level = Checked(check_log_severity, "0 (verbose) .. 4 (fatal); -1 = default. Accepted; no effect.")
     log_verbosity_level = Checked(check_non_negative, "VLOG level (>= 0).")
-    logid = Checked(check_str, "Log id (the session's logger name suffix).")
+    logid = Checked(check_str, "Log id. Accepted; no effect (configure the package's loggers instead).")
     intra_op_num_threads = Checked(_check_threads, "Accepted; no effect.")
     inter_op_num_threads = Checked(_check_threads, "Accepted; no effect.")
     graph_optimization_level = Checked(
