@@ -59,8 +59,8 @@ SIM_EXPORT const char *rknn_sim_version(void);
 #define SIM_DEFAULT_LATENCY_US 1000
 
 /* ------------------------------------------------------------------------------------------------ */
-/* Function names: every rknn_* function of rknn-abi.md §2.1 (rknn_create_mem_from_mb_blk included, so
- * that a NULL-returning stub of it can be counted too). */
+/* Function names: every rknn_* function the library exports (rknn-abi.md §2.1; rknn_create_mem_from_mb_blk
+ * is exported by no known librknnrt, so it is neither exported nor counted here). */
 
 static const char *const k_func_names[] = {
     "rknn_init",
@@ -76,7 +76,6 @@ static const char *const k_func_names[] = {
     "rknn_outputs_release",
     "rknn_create_mem_from_phys",
     "rknn_create_mem_from_fd",
-    "rknn_create_mem_from_mb_blk",
     "rknn_create_mem",
     "rknn_create_mem2",
     "rknn_destroy_mem",

@@ -10,39 +10,16 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from ._abi import FUNCDEFS_BY_NAME
+
 __all__ = ["FUNCTIONS", "SOCS", "Simulator"]
 
 #: SoC profiles known to the simulator, with their NPU core counts.
 SOCS: Mapping[str, int] = {"rk3588": 3, "rk3576": 2, "rk3566": 1, "rk3568": 1, "rk3562": 1}
 
-#: The rknn_* functions the simulator counts (``calls:<name>``) and can inject faults into.
-FUNCTIONS: Tuple[str, ...] = (
-    "rknn_init",
-    "rknn_dup_context",
-    "rknn_destroy",
-    "rknn_query",
-    "rknn_inputs_set",
-    "rknn_set_batch_core_num",
-    "rknn_set_core_mask",
-    "rknn_run",
-    "rknn_wait",
-    "rknn_outputs_get",
-    "rknn_outputs_release",
-    "rknn_create_mem_from_phys",
-    "rknn_create_mem_from_fd",
-    "rknn_create_mem_from_mb_blk",
-    "rknn_create_mem",
-    "rknn_create_mem2",
-    "rknn_destroy_mem",
-    "rknn_set_weight_mem",
-    "rknn_set_internal_mem",
-    "rknn_set_io_mem",
-    "rknn_set_input_shape",
-    "rknn_set_input_shapes",
-    "rknn_mem_sync",
-    "rknn_register_custom_ops",
-    "rknn_custom_op_get_op_attr",
-)
+#: The rknn_* functions the simulator counts (``calls:<name>``) and can inject faults into: exactly the
+#: raw layer's prototype table, which is the librknnrt export set (one list, kept in ``_abi``).
+FUNCTIONS: Tuple[str, ...] = tuple(FUNCDEFS_BY_NAME)
 
 
 class Simulator:
