@@ -345,6 +345,7 @@ def build_core(lib: RuntimeLibrary, model: bytes, model_what: str, config: Provi
             backlog_limit=config.callback_backlog,
             name="ez-rknn",
             on_closed=res.destroy,
+            defer_wakeups=True,  # every session job issues before rknn_run (_runner.SlotRunner)
         )
     except BaseException:
         res.destroy()

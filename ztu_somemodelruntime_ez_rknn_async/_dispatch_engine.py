@@ -84,6 +84,7 @@ class Engine:
         clock: Callable[[], float],
         stall_factor: float,
         stall_floor_s: float,
+        defer_wakeups: bool = False,
     ) -> None:
         self.lock = threading.Lock()
         self.space = threading.Condition(self.lock)  # submitters waiting for capacity or pacing
@@ -95,6 +96,7 @@ class Engine:
         self.pacing = pacing
         self.close_timeout_s = close_timeout_s
         self.on_closed = on_closed
+        self.defer_wakeups = defer_wakeups  # workers defer wake-ups until their job enters the runtime
 
         self.run_ring = Ring(RESERVOIR_SIZE)
         self.schedule = Schedule(
@@ -201,6 +203,7 @@ class Engine:
         benchmarks/README.md).  A queue of 1 or 2 still wakes on every free place.
         """
         if self.space_waiters and len(self.queue) <= self.max_queue_size // 2:
+            # Not deferred (see _wakeups): a producer woken late lets the queue run dry (measured).
             self.space.notify(self.max_queue_size - len(self.queue))
 
     def _arm_locked(self) -> None:
@@ -333,6 +336,7 @@ class Engine:
         block: bool = True,
         expire_after_s: Optional[float] = None,
         expired_error: Optional[Callable[[], BaseException]] = None,
+        errors_only: bool = False,
     ) -> None:
         with self.lock:
             if (
@@ -342,7 +346,7 @@ class Engine:
                 or self.sequencer.backlog >= self.backlog_limit
             ):
                 self._admit_slow_locked(self.submit_timeout_s if block else 0.0)
-            ticket = self.sequencer.issue_locked(ordered)
+            ticket = self.sequencer.issue_locked(ordered, errors_only)
             self.submitted += 1
             task: Task = (job, deliver, ticket, self.clock())
             if expire_after_s is not None:

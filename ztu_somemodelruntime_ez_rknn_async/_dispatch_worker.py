@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
+from . import _wakeups
 from ._dispatch_policy import NOT_RUNNING, CoreState
 
 if TYPE_CHECKING:
@@ -74,9 +75,14 @@ def worker_main(engine: Engine, worker: Worker) -> None:
     slot = worker.slot
     wake = worker.wake
     task: Optional[Task] = None
+    defer = engine.defer_wakeups
+    if defer:
+        _wakeups.start()
     try:
         while True:
             if task is None:
+                if defer:
+                    _wakeups.issue()  # nothing may wait on us while we sleep
                 timeout = worker.timeout  # set under the lock when it parked (only its own thread re-parks it)
                 if timeout < 0.0:
                     wake.acquire()
@@ -109,11 +115,15 @@ def worker_main(engine: Engine, worker: Worker) -> None:
             result: Any = None
             start = clock()
             worker.started = start
+            if defer:
+                _wakeups.arm()
             try:
                 result = job(slot)
             except BaseException as exc:  # noqa: B902 - delivered to the caller, never raised here
                 error = exc
             end = clock()
+            if defer and _wakeups.armed():
+                _wakeups.issue()  # the job never reached the runtime: wake the others now
             with lock:
                 task = engine.finish_locked(worker, ticket, deliver, result, error, accepted, start, end)
                 stop = worker.state == STOPPED
@@ -122,4 +132,6 @@ def worker_main(engine: Engine, worker: Worker) -> None:
             if stop:
                 return
     finally:
+        if defer:
+            _wakeups.stop()
         engine.leave()

@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _abi
+from . import _abi, _wakeups
 from ._context import RknnContext
 from ._feeds import InputPlan, PreparedFeed
 from ._outputs import OutputPlan
@@ -160,6 +160,9 @@ class SlotRunner:
     def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
         # `feed` keeps every buffer whose address is in the rknn_input array alive until we return.
         self._set_inputs(feed)
+        # After inputs_set, not before: woken earlier, a thread takes the GIL during that short call and
+        # the worker waits for it (measured: mean gap between two runs 36 us here vs 47 us before).
+        _wakeups.issue()  # the wake-ups our worker deferred run while the NPU works (see _wakeups)
         self.context.run()
         return self._get_outputs(plans)
 
@@ -168,6 +171,7 @@ class SlotRunner:
         try:
             with trace.phase("inputs_set", clock):
                 self._set_inputs(feed)
+            _wakeups.issue()
             with trace.phase("run", clock):
                 self.context.run()
             with trace.phase("outputs_get", clock):

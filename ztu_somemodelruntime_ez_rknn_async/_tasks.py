@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import functools
 import itertools
 import threading
 from typing import Any, Callable, Deque, Iterator, List, Optional
 
 import numpy as np
 
+from . import _wakeups
 from ._core import SessionCore
 from ._feeds import PreparedFeed, prepare_feed
 from ._outputs import OutputPlan, select_outputs
@@ -169,19 +171,28 @@ def submit_internal(core: SessionCore, feed: PreparedFeed, plans: List[OutputPla
         # Record before resolving, so a waiter that calls end_profiling() at once sees this task.
         if trace is not None and profiler is not None:
             profiler.record(trace)
-        if error is not None:
-            fut.set_exception(error)
-            del error
-        else:
-            fut.set_result(outs)
+        # Resolved once this worker is back in the runtime (or idle): see _wakeups.
+        _wakeups.wake_soon(functools.partial(_resolve, fut, outs, error))
+        del error
 
     def deliver(_result: Any, exc: Optional[BaseException]) -> None:
         if exc is not None:
             fail_future(fut, exc)
 
     assert core.dispatcher is not None
-    core.dispatcher.submit(job, deliver, ordered=False, block=block)
+    # The job resolves the future itself: only failures from outside it (closed, expired) need `deliver`.
+    core.dispatcher.submit(job, deliver, block=block, errors_only=True)
     return fut
+
+
+def _resolve(fut: Future, outs: Any, error: Optional[BaseException]) -> None:  # type: ignore[type-arg]
+    try:
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(outs)
+    except concurrent.futures.InvalidStateError:
+        pass  # close() gave up on the task meanwhile and resolved it already: exactly once
 
 
 def discard(pending: Deque[Future]) -> None:  # type: ignore[type-arg]

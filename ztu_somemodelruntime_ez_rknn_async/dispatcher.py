@@ -108,6 +108,10 @@ class Dispatcher:
             >= 1; default 8.
         stall_floor_s: See ``stall_factor``; > 0, default 0.25 s; ``math.inf`` disables the rule (a
             hung job then parks the other cores once they are ``max_lead`` rounds ahead).
+        defer_wakeups: Workers hold the wake-ups they cause (callback thread, blocked submitters,
+            :func:`~._wakeups.wake_soon` calls of their jobs) until their next job calls
+            :func:`~._wakeups.issue` right before it blocks, or until that job returns or they go
+            idle (see :mod:`._wakeups`).  Only for jobs that issue before any long wait.
 
     Raises:
         ValueError: Inconsistent slots, weights or limits.
@@ -130,6 +134,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.perf_counter,
         stall_factor: float = STALL_FACTOR,
         stall_floor_s: float = STALL_FLOOR_S,
+        defer_wakeups: bool = False,
     ) -> None:
         slots = tuple(slots)
         _validate(slots, schedule_weights, max_queue_size, submit_timeout_s, backlog_limit, max_lead,
@@ -154,6 +159,7 @@ class Dispatcher:
             clock,
             float(stall_factor),
             float(stall_floor_s),
+            bool(defer_wakeups),
         )
         # Dropping the Dispatcher (e.g. with its session) closes it; the threads only hold the engine.
         self._finalizer = weakref.finalize(self, _close_engine, self._engine)
@@ -178,6 +184,7 @@ class Dispatcher:
         block: bool = True,
         expire_after_s: Optional[float] = None,
         expired_error: Optional[Callable[[], BaseException]] = None,
+        errors_only: bool = False,
     ) -> None:
         """Queue ``job`` to run on a worker slot; ``deliver`` receives its outcome.
 
@@ -197,13 +204,17 @@ class Dispatcher:
                 ``TimeoutError`` when ``expired_error`` is ``None``) and the job's late outcome is dropped; a
                 task still waiting is removed and never runs.  One shared timer thread serves every deadline.
             expired_error: Makes the exception delivered when the deadline passes.
+            errors_only: ``deliver`` runs only with an exception (the job raised, the deadline passed,
+                or the dispatcher closed first); a successful outcome is dropped without waking the
+                callback thread, for jobs that hand their result over themselves.  Implies
+                ``ordered=False``.
 
         Raises:
             SubmitTimeoutError: No capacity (queue, callback backlog or pacing) within
                 ``submit_timeout_s``.
             SessionClosedError: The dispatcher is (or got) closed.
         """
-        self._engine.submit(job, deliver, ordered, block, expire_after_s, expired_error)
+        self._engine.submit(job, deliver, ordered, block, expire_after_s, expired_error, errors_only)
 
     def run_inline(self, job: Callable[[WorkerSlot], T], timeout_s: float) -> T:
         """Run ``job`` on the caller's thread on a borrowed idle slot and return its result.

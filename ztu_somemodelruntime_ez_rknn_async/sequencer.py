@@ -12,6 +12,9 @@ batch and calls the ``deliver`` callbacks *outside* the lock:
 An ordered sequencer also takes *unordered* tickets (``issue_locked(ordered=False)``) for outcomes that
 nobody observes in order, such as the session's internal futures: they are delivered as soon as they
 complete, so a long or hung internal task never holds back the ordered callbacks issued after it.
+Tickets issued with ``errors_only=True`` are unordered too, and a *successful* outcome of theirs is not
+delivered at all (the job already handed its result to its waiter): the callback thread is not woken for
+it, which saves a thread switch per task for those internal futures.
 
 Why one dedicated thread rather than "whoever completes the next ticket delivers" (style.md §3.12): a
 user callback must never run on a worker thread, because a slow callback would then hold an NPU core
@@ -36,6 +39,8 @@ import threading
 from types import TracebackType
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Type
 
+from ._wakeups import wake_soon
+
 __all__ = ["Deliver", "Sequencer", "report_unraisable"]
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,9 @@ Deliver = Callable[[Any, Optional[BaseException]], None]
 
 # The ticket of an outcome delivered in completion order even by an ordered sequencer.
 _UNORDERED = -1
+# An unordered ticket whose successful outcome is not delivered at all (its job handed the result over
+# itself): only a failure reaches the callback thread, so a success costs that thread no wake-up.
+_ERRORS_ONLY = -2
 
 # (deliver, result, error) waiting in the buffer.
 _Entry = Tuple[Deliver, Any, Optional[BaseException]]
@@ -194,17 +202,28 @@ class Sequencer:
 
     # -- owner API (lock held) ---------------------------------------------------------------------------
 
-    def issue_locked(self, ordered: bool = True) -> int:
-        """Return the next ticket (lock held); ``ordered=False`` gives one outside the delivery order."""
+    def issue_locked(self, ordered: bool = True, errors_only: bool = False) -> int:
+        """Return the next ticket (lock held); ``ordered=False`` gives one outside the delivery order,
+        ``errors_only=True`` one (also unordered) whose outcome is delivered only if it is a failure."""
         self._issued += 1
+        if errors_only:
+            return _ERRORS_ONLY
         if ordered and self._ordered:
             return next(self._tickets)
         return _UNORDERED
 
     def complete_locked(self, ticket: int, deliver: Deliver, result: Any, error: Optional[BaseException]) -> None:
         """Store the outcome of ``ticket`` and wake the callback thread if it can deliver (lock held)."""
+        if ticket == _ERRORS_ONLY and error is None:
+            # Nothing to deliver: account for it as taken and delivered at once.
+            self._taken += 1
+            self._delivered += 1
+            if self._closing and self._sleeping and self._taken == self._issued:
+                self._sleeping = False  # it was the last one: let the closing thread exit
+                wake_soon(self._wake.release)
+            return
         entry: _Entry = (deliver, result, error)
-        if self._ordered and ticket != _UNORDERED:
+        if self._ordered and ticket >= 0:
             self._by_ticket[ticket] = entry
             ready = ticket == self._next
         else:
@@ -212,7 +231,7 @@ class Sequencer:
             ready = True
         if ready and self._sleeping:
             self._sleeping = False
-            self._wake.release()
+            wake_soon(self._wake.release)  # a worker defers it until it is back in the runtime
 
     def close_locked(self) -> None:
         """Let the callback thread exit once every issued ticket has been delivered (lock held)."""
