@@ -4,6 +4,7 @@ Timing is controlled with Events; every wait is bounded by a limit that only tur
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any, Callable, List, Optional
@@ -305,3 +306,46 @@ def test_session_results_reach_their_callers_with_deferral(api: str, native_mode
         else:
             outs = [sess.run(None, {"x": feed(i)}) for i in range(n)]
     assert [ident(out) for out in outs] == list(range(n))
+
+
+# -- the callback thread's scheduling policy -------------------------------------------------------------
+
+
+def _sched_batch_allowed() -> bool:
+    if not hasattr(os, "SCHED_BATCH") or not hasattr(os, "sched_setscheduler"):
+        return False
+    return bool(in_thread(lambda: _try_batch()))
+
+
+def _try_batch() -> bool:
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
+def _callback_thread_policy(prefix: str) -> int:
+    threads = [t for t in threading.enumerate() if t.name == prefix + "-callback"]
+    assert len(threads) == 1, [t.name for t in threading.enumerate()]
+    native_id = threads[0].native_id
+    assert native_id is not None
+    return os.sched_getscheduler(native_id)
+
+
+@pytest.mark.skipif(not _sched_batch_allowed(), reason="SCHED_BATCH is not available to this process")
+def test_the_deferring_dispatchers_callback_thread_runs_under_sched_batch(closing: List[Dispatcher]) -> None:
+    def dispatcher(name: str, **kw: Any) -> Dispatcher:
+        d = Dispatcher([WorkerSlot(0, 0, None)], schedule_weights={0: 1}, max_queue_size=4, submit_timeout_s=LONG,
+                       sequential=True, pacing=False, name=name, **kw)
+        closing.append(d)
+        return d
+
+    plain = dispatcher("plain")
+    deferring = dispatcher("deferring", defer_wakeups=True)
+    rec = Recorder()
+    for d in (plain, deferring):  # the policy is set by the thread itself: make sure it ran
+        d.submit(lambda slot: None, rec(d))
+    wait_until(lambda: rec.count() == 2, "a delivery from each dispatcher")
+    assert _callback_thread_policy("deferring") == os.SCHED_BATCH
+    assert _callback_thread_policy("plain") == os.SCHED_OTHER

@@ -142,6 +142,7 @@ class Engine:
             name=f"{name}-callback",
             on_taken=self._on_taken_locked,
             on_exit=self.leave,
+            no_wakeup_preemption=defer_wakeups,  # the same owners: the workers wake it before rknn_run
         )
         self.users = 1
         self.internal_idents.add(self.sequencer.thread.ident or 0)

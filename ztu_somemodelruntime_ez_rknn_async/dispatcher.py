@@ -111,7 +111,9 @@ class Dispatcher:
         defer_wakeups: Workers hold the wake-ups they cause (callback thread, blocked submitters,
             :func:`~._wakeups.wake_soon` calls of their jobs) until their next job calls
             :func:`~._wakeups.issue` right before it blocks, or until that job returns or they go
-            idle (see :mod:`._wakeups`).  Only for jobs that issue before any long wait.
+            idle (see :mod:`._wakeups`).  Only for jobs that issue before any long wait.  The callback
+            thread then also runs under Linux's ``SCHED_BATCH`` policy, so that the wake-up issued right
+            before a runtime call does not preempt the worker issuing it (``sequencer``).
 
     Raises:
         ValueError: Inconsistent slots, weights or limits.
