@@ -187,6 +187,36 @@ def test_native_outputs_option_and_run_option(native_model: Any) -> None:
         assert [a.dtype for a in sess.run(None, {"x": x})] == [np.int8, np.float16]
 
 
+def test_float_and_native_outputs_alternate_on_one_slot(native_model: Any) -> None:
+    """One worker slot keeps its rknn_output array between runs (want_float is rewritten only when the
+    plans change) and queued tasks carry output arrays allocated at submission: alternating float32 and
+    native runs through every API must give each run its own dtype and values."""
+    ins = [TensorSpec("x", (1, 8), "float32")]
+    outs = [TensorSpec("q", (1, 8), "int8", scale=0.5, zero_point=1), TensorSpec("h", (1, 8), "float16")]
+    path = native_model(ins, outs, latency_us=200)
+    xs = [np.arange(8, dtype=np.float32).reshape(1, 8) - 4 + i for i in range(24)]
+    native = [{"native_outputs": True} if i % 2 else None for i in range(24)]
+    with InferenceSession(path, provider_options=opts(schedule="0")) as sess:
+        futures = [sess.submit(None, {"x": x}, ro) for x, ro in zip(xs[:8], native[:8])]
+        got: Dict[int, List[np.ndarray]] = {}
+
+        def cb(results: List[np.ndarray], i: int, err: str) -> None:
+            assert err == ""
+            got[i] = results
+
+        for i in range(8, 16):
+            sess.run_async(None, {"x": xs[i]}, cb, i, native[i])
+        results = [f.result(30) for f in futures]
+        results += [sess.run(None, {"x": xs[i]}, native[i]) for i in range(16, 24)]
+    with InferenceSession(path, provider_options=SIM) as ref:
+        expected = [ref.run(None, {"x": x}, ro) for x, ro in zip(xs, native)]
+    results[8:8] = [got[i] for i in range(8, 16)]
+    for i, (res, exp) in enumerate(zip(results, expected)):
+        assert [a.dtype for a in res] == ([np.int8, np.float16] if i % 2 else [np.float32, np.float32]), i
+        for a, b in zip(res, exp):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_nchw_reported_4d_input_not_swapped(native_model: Any) -> None:
     # peer bug §21.1-1: a 4-D input reported as NCHW keeps its shape in every layout.
     ins = [TensorSpec("x", (1, 2, 3, 4), "float32", layout="nchw")]

@@ -158,15 +158,19 @@ class PreparedFeed:
         types: ``rknn_tensor_type`` of each array.
         row: index of the dynamic shape row all inputs match (0 for static models).
         batch: number of samples in batch-dispatch mode (``None`` otherwise).
+        addresses: the data address of each array; sizes: its byte size.  Worked out here, on the
+            submitting thread, so that the worker only copies them into its ``rknn_input`` array.
     """
 
-    __slots__ = ("arrays", "types", "row", "batch")
+    __slots__ = ("arrays", "types", "row", "batch", "addresses", "sizes")
 
     def __init__(self, arrays: List[np.ndarray], types: List[int], row: int, batch: Optional[int]) -> None:
         self.arrays = arrays
         self.types = types
         self.row = row
         self.batch = batch
+        self.addresses: List[int] = [a.__array_interface__["data"][0] for a in arrays]
+        self.sizes: List[int] = [a.nbytes for a in arrays]
 
     def sample(self, b: int) -> PreparedFeed:
         """Sample ``b`` of a batch-dispatch feed (views of one leading row each)."""

@@ -19,8 +19,8 @@ from .tensors import (
     rknn_type_for_dtype,
 )
 
-__all__ = ["OutputPlan", "build_output_plans", "join_batches", "output_node_args", "resolve_output_names",
-           "select_outputs"]
+__all__ = ["OutputBuffers", "OutputPlan", "build_output_plans", "join_batches", "output_node_args",
+           "preallocate", "resolve_output_names", "select_outputs"]
 
 Shape = Tuple[int, ...]
 
@@ -66,6 +66,36 @@ class OutputPlan:
     def __repr__(self) -> str:
         return "OutputPlan({!r}, rows={}, dtype={}, want_float={})".format(self.name, self.rows, self.dtype,
                                                                           self.want_float)
+
+
+class OutputBuffers:
+    """The arrays one run's outputs will be written into, allocated ahead of the run.
+
+    Attributes:
+        plans: the plans they were made for.
+        arrays: one array per output, in model order (what the run returns).
+        addresses: the data address of each array; sizes: its byte size.
+    """
+
+    __slots__ = ("plans", "arrays", "addresses", "sizes")
+
+    def __init__(self, plans: Sequence[OutputPlan]) -> None:
+        self.plans = plans
+        self.arrays: List[np.ndarray] = [np.empty(p.rows[0], p.dtype) for p in plans]
+        self.addresses: List[int] = [a.__array_interface__["data"][0] for a in self.arrays]
+        self.sizes: List[int] = [a.nbytes for a in self.arrays]
+
+
+def preallocate(plans: Sequence[OutputPlan]) -> Optional[OutputBuffers]:
+    """Output arrays for one run, or ``None`` when a shape depends on the inputs (dynamic models).
+
+    Called on the submitting thread: allocating there keeps it off a worker's path between two runs
+    (measured after a 0.5 ms run: fetching into fresh arrays took 9 us, into these about 4 us).
+    """
+    for p in plans:
+        if len(p.rows) != 1:
+            return None
+    return OutputBuffers(plans)
 
 
 def build_output_plans(names: Sequence[str], types: Sequence[int], rows: Sequence[Sequence[Sequence[int]]],

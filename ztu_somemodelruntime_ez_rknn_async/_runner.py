@@ -20,7 +20,7 @@ import numpy as np
 from . import _abi, _wakeups
 from ._context import RknnContext
 from ._feeds import InputPlan, PreparedFeed
-from ._outputs import OutputPlan
+from ._outputs import OutputBuffers, OutputPlan
 from .profiling import TaskTrace
 
 __all__ = ["SlotRunner"]
@@ -38,8 +38,8 @@ class SlotRunner:
         created_by: ``"dup"`` or ``"init"`` (for statistics).
     """
 
-    __slots__ = ("context", "_plans", "_n_in", "_n_out", "_ins", "_outs", "_dynamic", "_row", "_current_dims",
-                 "mask", "created_by", "runs", "failures")
+    __slots__ = ("context", "_plans", "_n_in", "_n_out", "_ins", "_outs", "_out_plans", "_dynamic", "_row",
+                 "_current_dims", "mask", "created_by", "runs", "failures")
 
     def __init__(self, context: RknnContext, inputs: Sequence[InputPlan], n_outputs: int, *, dynamic: bool,
                  mask: int = 0, created_by: str = "init") -> None:
@@ -58,6 +58,8 @@ class SlotRunner:
             out = self._outs[j]
             out.index = j
             out.is_prealloc = 1
+        # The plans whose want_float is in self._outs (float32 and native runs may alternate).
+        self._out_plans: Optional[Sequence[OutputPlan]] = None
         self._dynamic = dynamic
         self._row = -1
         self._current_dims: Optional[List[Tuple[int, ...]]] = None
@@ -96,7 +98,7 @@ class SlotRunner:
         return self._current_dims
 
     def run(self, feed: PreparedFeed, plans: Sequence[OutputPlan], trace: Optional[TaskTrace] = None,
-            clock: Optional[Callable[[], float]] = None) -> List[np.ndarray]:
+            clock: Optional[Callable[[], float]] = None, buffers: Optional[OutputBuffers] = None) -> List[np.ndarray]:
         """One inference: returns all outputs (in model order) as arrays of ``plans[j].dtype``.
 
         Args:
@@ -104,15 +106,17 @@ class SlotRunner:
             plans: the output plans (float32 or native).
             trace: when profiling, receives the ``inputs_set``/``run``/``outputs_get`` phases.
             clock: the profiling clock (``TraceRecorder.now``); required with ``trace``.
+            buffers: arrays allocated ahead for ``plans`` (:func:`~._outputs.preallocate`), used and
+                returned instead of fresh ones.
 
         Raises:
             RknnError: a runtime call failed (the message names the function).
         """
         try:
             if trace is None:
-                return self._run(feed, plans)
+                return self._run(feed, plans, buffers)
             assert clock is not None
-            return self._run_traced(feed, plans, trace, clock)
+            return self._run_traced(feed, plans, trace, clock, buffers)
         except BaseException:
             self.failures += 1
             raise
@@ -121,28 +125,39 @@ class SlotRunner:
         if self._dynamic and feed.row != self._row:
             self._set_shapes(feed.row)
         ins = self._ins
-        arrays = feed.arrays
+        addresses = feed.addresses
+        sizes = feed.sizes
         types = feed.types
         for i in range(self._n_in):
-            arr = arrays[i]
             inp = ins[i]
-            inp.buf = arr.__array_interface__["data"][0]
-            inp.size = arr.nbytes
+            inp.buf = addresses[i]
+            inp.size = sizes[i]
             inp.type = types[i]
         self.context.inputs_set(ins, self._n_in)
 
-    def _get_outputs(self, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
-        dims = self.output_dims(plans)
+    def _get_outputs(self, plans: Sequence[OutputPlan], buffers: Optional[OutputBuffers]) -> List[np.ndarray]:
         outs = self._outs
-        results: List[np.ndarray] = []
-        for j in range(self._n_out):
-            plan = plans[j]
-            a = np.empty(dims[j], plan.dtype)
-            out = outs[j]
-            out.want_float = plan.want_float
-            out.buf = a.__array_interface__["data"][0]
-            out.size = a.nbytes
-            results.append(a)
+        if plans is not self._out_plans:
+            for j in range(self._n_out):
+                outs[j].want_float = plans[j].want_float
+            self._out_plans = plans
+        if buffers is not None and buffers.plans is plans:
+            results = buffers.arrays
+            addresses = buffers.addresses
+            sizes = buffers.sizes
+            for j in range(self._n_out):
+                out = outs[j]
+                out.buf = addresses[j]
+                out.size = sizes[j]
+        else:
+            dims = self.output_dims(plans)
+            results = []
+            for j in range(self._n_out):
+                a = np.empty(dims[j], plans[j].dtype)
+                out = outs[j]
+                out.buf = a.__array_interface__["data"][0]
+                out.size = a.nbytes
+                results.append(a)
         ctx = self.context
         try:
             ctx.outputs_get(outs, self._n_out)
@@ -157,17 +172,18 @@ class SlotRunner:
         self.runs += 1
         return results
 
-    def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan]) -> List[np.ndarray]:
+    def _run(self, feed: PreparedFeed, plans: Sequence[OutputPlan],
+             buffers: Optional[OutputBuffers]) -> List[np.ndarray]:
         # `feed` keeps every buffer whose address is in the rknn_input array alive until we return.
         self._set_inputs(feed)
         # After inputs_set, not before: woken earlier, a thread takes the GIL during that short call and
         # the worker waits for it (measured: mean gap between two runs 36 us here vs 47 us before).
         _wakeups.issue()  # the wake-ups our worker deferred run while the NPU works (see _wakeups)
         self.context.run()
-        return self._get_outputs(plans)
+        return self._get_outputs(plans, buffers)
 
     def _run_traced(self, feed: PreparedFeed, plans: Sequence[OutputPlan], trace: TaskTrace,
-                    clock: Callable[[], float]) -> List[np.ndarray]:
+                    clock: Callable[[], float], buffers: Optional[OutputBuffers]) -> List[np.ndarray]:
         try:
             with trace.phase("inputs_set", clock):
                 self._set_inputs(feed)
@@ -175,7 +191,7 @@ class SlotRunner:
             with trace.phase("run", clock):
                 self.context.run()
             with trace.phase("outputs_get", clock):
-                return self._get_outputs(plans)
+                return self._get_outputs(plans, buffers)
         except BaseException as exc:
             trace.fail(exc)
             raise

@@ -25,7 +25,7 @@ import numpy as np
 from . import _wakeups
 from ._core import SessionCore
 from ._feeds import PreparedFeed, prepare_feed
-from ._outputs import OutputPlan, select_outputs
+from ._outputs import OutputPlan, preallocate, select_outputs
 from .errors import RunTimeoutError, SessionClosedError
 from .profiling import TaskTrace, TraceRecorder, profile_file_name
 
@@ -132,17 +132,22 @@ class Profiler:
 
 def make_job(feed: PreparedFeed, plans: List[OutputPlan], trace: Optional[TaskTrace],
              profiler: Optional[Profiler]) -> Callable[[Any], Outputs]:
-    """``job(slot) -> outputs`` (all outputs in model order), traced when ``trace`` is given."""
+    """``job(slot) -> outputs`` (all outputs in model order), traced when ``trace`` is given.
+
+    The output arrays of static models are allocated here, on the submitting thread (see
+    :func:`~._outputs.preallocate`).
+    """
+    buffers = preallocate(plans)
     if trace is None or profiler is None:
         def job(slot: Any) -> Outputs:
-            outs: Outputs = slot.context.run(feed, plans)
+            outs: Outputs = slot.context.run(feed, plans, None, None, buffers)
             return outs
         return job
     clock = profiler.recorder.now
 
     def traced(slot: Any) -> Outputs:
         trace.set_slot(slot.core, slot.index, clock())
-        outs: Outputs = slot.context.run(feed, plans, trace, clock)
+        outs: Outputs = slot.context.run(feed, plans, trace, clock, buffers)
         return outs
     return traced
 
