@@ -86,14 +86,15 @@ def test_stop_issues_what_is_pending_and_ends_deferral() -> None:
     assert calls == ["pending", "after stop"]
 
 
-def test_arm_is_cleared_by_issue_only() -> None:
+def test_armed_is_cleared_by_issue_only() -> None:
     def body() -> List[bool]:
-        _wakeups.start()
-        seen = [_wakeups.armed()]
-        _wakeups.arm()
-        seen.append(_wakeups.armed())
+        state = _wakeups.start()
+        seen = [state.armed]
+        state.armed = True
+        _wakeups.wake_soon(lambda: None)
+        seen.append(state.armed)
         _wakeups.issue()
-        seen.append(_wakeups.armed())
+        seen.append(state.armed)
         _wakeups.stop()
         return seen
 

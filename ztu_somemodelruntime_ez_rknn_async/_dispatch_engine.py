@@ -305,7 +305,8 @@ class Engine:
         self.running -= 1
         if error is None:
             self.completed += 1
-            self._update_ema_locked(elapsed)
+            if self.pacing:
+                self._update_ema_locked(elapsed)
         else:
             self.failed += 1
         task = worker.current

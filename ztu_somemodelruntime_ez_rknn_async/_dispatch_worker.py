@@ -75,13 +75,11 @@ def worker_main(engine: Engine, worker: Worker) -> None:
     slot = worker.slot
     wake = worker.wake
     task: Optional[Task] = None
-    defer = engine.defer_wakeups
-    if defer:
-        _wakeups.start()
+    deferral = _wakeups.start() if engine.defer_wakeups else None
     try:
         while True:
             if task is None:
-                if defer:
+                if deferral is not None:
                     _wakeups.issue()  # nothing may wait on us while we sleep
                 timeout = worker.timeout  # set under the lock when it parked (only its own thread re-parks it)
                 if timeout < 0.0:
@@ -115,14 +113,14 @@ def worker_main(engine: Engine, worker: Worker) -> None:
             result: Any = None
             start = clock()
             worker.started = start
-            if defer:
-                _wakeups.arm()
+            if deferral is not None:
+                deferral.armed = True
             try:
                 result = job(slot)
             except BaseException as exc:  # noqa: B902 - delivered to the caller, never raised here
                 error = exc
             end = clock()
-            if defer and _wakeups.armed():
+            if deferral is not None and deferral.armed:
                 _wakeups.issue()  # the job never reached the runtime: wake the others now
             with lock:
                 task = engine.finish_locked(worker, ticket, deliver, result, error, accepted, start, end)
@@ -132,6 +130,6 @@ def worker_main(engine: Engine, worker: Worker) -> None:
             if stop:
                 return
     finally:
-        if defer:
+        if deferral is not None:
             _wakeups.stop()
         engine.leave()

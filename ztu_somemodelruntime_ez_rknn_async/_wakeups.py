@@ -15,7 +15,7 @@ Rules (each bounds the delay of a deferred wake-up):
 * only a thread that called :func:`start` defers; everywhere else :func:`wake_soon` calls at once;
 * :func:`issue` runs the deferred calls: the session's slot runner calls it right before ``rknn_run``,
   the worker loop before it sleeps (idle, stopping) and after every job that returned without calling
-  it (:func:`armed`), so a wake-up is never held longer than the next job's way to the runtime;
+  it (:attr:`Deferral.armed`), so a wake-up is never held longer than the next job's way to the runtime;
 * the deferred calls only release locks and resolve futures; an exception from one is reported through
   :data:`sys.unraisablehook` and the others still run.
 
@@ -27,58 +27,61 @@ from __future__ import annotations
 import threading
 from typing import Callable, List, Optional
 
-__all__ = ["armed", "arm", "deferring", "issue", "start", "stop", "wake_soon"]
+__all__ = ["Deferral", "deferring", "issue", "start", "stop", "wake_soon"]
 
 _local = threading.local()
 
 
-def start() -> None:
+class Deferral:
+    """One thread's deferred calls, and whether its current job has issued yet."""
+
+    __slots__ = ("calls", "armed")
+
+    def __init__(self) -> None:
+        self.calls: List[Callable[[], None]] = []
+        # Set by the worker loop when a job starts, cleared by issue(): still set when the job returns
+        # means the job never reached the runtime, and the loop issues for it.
+        self.armed = False
+
+
+def start() -> Deferral:
     """Make the calling thread defer its wake-ups (a dispatcher worker, at thread start)."""
-    _local.calls = []
-    _local.armed = False
+    state = Deferral()
+    _local.state = state
+    return state
 
 
 def stop() -> None:
     """Issue what is pending and stop deferring on the calling thread (worker exit)."""
     issue()
-    _local.calls = None
+    _local.state = None
 
 
 def deferring() -> bool:
     """Whether the calling thread defers wake-ups."""
-    return getattr(_local, "calls", None) is not None
+    return getattr(_local, "state", None) is not None
 
 
 def wake_soon(call: Callable[[], None]) -> None:
     """Run ``call`` now, or at the calling thread's next :func:`issue` if it defers."""
-    calls: Optional[List[Callable[[], None]]] = getattr(_local, "calls", None)
-    if calls is None:
+    state: Optional[Deferral] = getattr(_local, "state", None)
+    if state is None:
         call()
     else:
-        calls.append(call)
-
-
-def arm() -> None:
-    """A job starts: note that it has not issued yet (the worker loop checks :func:`armed` after it)."""
-    _local.armed = True
-
-
-def armed() -> bool:
-    """Whether the job since :func:`arm` returned without issuing (its worker then issues for it)."""
-    return bool(getattr(_local, "armed", False))
+        state.calls.append(call)
 
 
 def issue() -> None:
     """Run the calling thread's deferred wake-ups, in the order they were deferred."""
-    calls: Optional[List[Callable[[], None]]] = getattr(_local, "calls", None)
-    if calls is None:
+    state: Optional[Deferral] = getattr(_local, "state", None)
+    if state is None:
         return
-    _local.armed = False
+    state.armed = False
+    calls = state.calls
     if not calls:
         return
-    pending = calls[:]
-    del calls[:]
-    for call in pending:
+    state.calls = []
+    for call in calls:
         try:
             call()
         except BaseException as exc:  # noqa: B902 - a wake-up must not stop the others
