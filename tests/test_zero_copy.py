@@ -365,6 +365,7 @@ def test_dtype_conversions_are_value_preserving(sim: Any, make_engine: EngineFac
     np.testing.assert_array_equal(v.numpy(), np.arange(4, dtype=np.int32))
     f = OrtValue.ortvalue_from_numpy(np.array([0.5, 1, 2, 3]), "rknpu2", session=engine, name="f", io_kind="input")
     assert f.numpy().dtype == np.float16 and f.element_type() == "tensor(float16)"
+    assert f.data_type() == "tensor(float16)"
 
 
 def test_quantize_rules() -> None:
@@ -532,6 +533,7 @@ def test_cpu_values_wrap_the_array() -> None:
                                                                                              True, True)
     assert v.memory_info() == {"device_type": "cpu", "device_id": 0}
     assert v.element_type() == "tensor(float)" and v.shape() == [2, 3]
+    assert v.data_type() == "tensor(float)"
     v.sync_to_device()
     v.sync_from_device()
     strided = np.arange(12, dtype=np.int64).reshape(3, 4)[:, ::2]

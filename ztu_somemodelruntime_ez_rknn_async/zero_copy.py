@@ -382,6 +382,10 @@ class OrtValue:
             return ort_type_string(t if t is not None else -1)
         return ort_type_string(self._elem_type)
 
+    def data_type(self) -> str:
+        """ORT's ``OrtValue.data_type()``: the type string, e.g. ``"tensor(float)"`` (same as :meth:`element_type`)."""
+        return self.element_type()
+
     def device_name(self) -> str:
         """``"cpu"`` or ``"rknpu2"``."""
         return "cpu" if self._array is not None else "rknpu2"
