@@ -31,7 +31,11 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher, WorkerSlot
+from _common import import_package
+
+import_package()  # from a source checkout too
+
+from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher, WorkerSlot  # noqa: E402
 
 CORES = 3
 

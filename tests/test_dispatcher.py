@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ztu_somemodelruntime_ez_rknn_async._dispatch_policy import DEFAULT_LEAD_ROUNDS
 from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher, DispatcherStats, WorkerSlot
 from ztu_somemodelruntime_ez_rknn_async.errors import SessionClosedError, SubmitTimeoutError
 
@@ -303,7 +304,7 @@ def test_per_core_counts_follow_the_weights(
     stats = d.stats()
     d.close()
     total = sum(weights.values())
-    lead = max_lead if max_lead is not None else 2
+    lead = max_lead if max_lead is not None else DEFAULT_LEAD_ROUNDS
     for core, w in weights.items():
         # Bounded lead: rounds (count / weight) of any two cores differ by less than lead + 1 / w.
         bound = lead if len(set(weights.values())) == 1 else w * (lead + 1)
@@ -415,7 +416,7 @@ def test_a_hung_job_does_not_stop_the_other_cores(closing: List[Dispatcher], one
 def test_a_stalled_core_rejoins_and_the_counts_follow_the_weights_again(
     closing: List[Dispatcher], weights: Dict[int, int]
 ) -> None:
-    d = make(cores=sorted(weights), weights=weights)
+    d = make(cores=sorted(weights), weights=weights, max_lead=2)
     closing.append(d)
     hang = HangOnce([0])
     rec = Recorder()
@@ -450,7 +451,7 @@ def test_the_stall_limit_scales_with_the_typical_run_time_on_the_dispatcher_cloc
     closing: List[Dispatcher],
 ) -> None:
     clock = FakeClock(tick=0.0)
-    d = make(clock=clock, stall_floor_s=0.05)  # default stall_factor: 8
+    d = make(clock=clock, stall_floor_s=0.05, max_lead=2)  # default stall_factor: 8
     closing.append(d)
     engine = d._engine
     for _ in range(3):  # typical run time 1 s (fake): stall limit 8 s
@@ -534,7 +535,7 @@ def test_invalid_stall_settings_are_rejected(kwargs: Dict[str, Any]) -> None:
 
 
 def test_the_stall_rule_can_be_disabled(closing: List[Dispatcher]) -> None:
-    d = make(stall_floor_s=math.inf)
+    d = make(stall_floor_s=math.inf, max_lead=2)
     closing.append(d)
     gates = Gates(1)
     rec = Recorder()

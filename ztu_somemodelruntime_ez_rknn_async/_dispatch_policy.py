@@ -34,8 +34,8 @@ policy                                  +/-20 %   5 % of jobs  exponential   cor
 peer: fixed core + head-of-line FIFO     0.980      0.835         0.638          0.836
 per-core queues, fixed round robin       0.994      0.926         0.808          0.836
 shared queue, ``max_lead=1`` (strict)    0.993      0.861         0.707          0.836
-shared queue, ``max_lead=2`` (default)   0.994      0.918         0.790          0.836
-shared queue, ``max_lead=4``             0.998      0.955         0.844          0.837
+shared queue, ``max_lead=2``             0.994      0.918         0.790          0.836
+shared queue, ``max_lead=4`` (default)   0.998      0.955         0.844          0.837
 shared queue, ``max_lead`` unbounded     1.000      1.000         0.999          1.000
 =====================================  ========  ===========  ============  ===============
 
@@ -51,12 +51,18 @@ contention, not idle slots.  Between policies the real-thread numbers differ by 
 noise (about +/-5 %; the benchmark's peer and per-core baselines have no callback thread at all, so they
 are optimistic), which is why the choice rests on the deterministic simulation.
 
-Choice: the shared queue with ``max_lead`` defaulting to two rounds per slot of a core.  It keeps the
-peer's meaning of the weights (counts within ``w_k * (max_lead + 1)`` tasks of the schedule,
-exactly the schedule when every slot is idle), removes head-of-line blocking (better than the peer
-in every scenario), and with the moderate jitter of a real NPU it is within 0.6 % of work-conserving.
-A larger lead buys throughput only with heavy-tailed latencies, at the price of a larger count skew;
-``max_lead`` is a constructor argument for that case.  Per-core queues with a fixed assignment land
+Choice: the shared queue with ``max_lead`` defaulting to four rounds per slot of a core
+(:data:`DEFAULT_LEAD_ROUNDS`).  It keeps the peer's meaning of the weights (counts within
+``w_k * (max_lead + 1)`` tasks of the schedule, exactly the schedule when every slot is idle), removes
+head-of-line blocking (better than the peer in every scenario), and with the moderate jitter of a real
+NPU it is within 0.2 % of work-conserving.  The default was two rounds until the session's own overhead
+was small enough for the lead to show: with the default ``max_queue_size=3`` the simulation gives
+0.994 / 0.918 for two rounds and 0.998 / 0.955 for four (jitter / long tails) with the same measured
+count skew of 2-3 tasks out of 6000, and on the simulator (an A/B of two sessions in one process, 12
+alternating chunks at 0.5 ms with +/-20 % jitter) four rounds cut the mean gap between two
+runs of a core by ~2 us, +0.4 % throughput for both ``run_async`` and ``imap``.  A larger lead buys
+more only with heavy-tailed latencies, at the price of a larger count skew; ``max_lead`` is a
+constructor argument for that case.  Per-core queues with a fixed assignment land
 close to ``max_lead=2`` (a little better with heavy tails at a queue of 6, worse at a queue of 3:
 0.893 vs 0.918), while ``max_lead=3`` already beats them everywhere; they were rejected because a task
 bound to a core at submission can never move to an idle core, so their behaviour depends on the
@@ -112,8 +118,10 @@ import math
 from functools import reduce
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, TypeVar
 
-__all__ = ["NOT_RUNNING", "STALL_FACTOR", "STALL_FLOOR_S", "STALL_WINDOW", "CoreState", "Schedule"]
+__all__ = ["DEFAULT_LEAD_ROUNDS", "NOT_RUNNING", "STALL_FACTOR", "STALL_FLOOR_S", "STALL_WINDOW", "CoreState", "Schedule"]
 
+#: Default ``max_lead``: this many schedule rounds per slot of the largest core.
+DEFAULT_LEAD_ROUNDS = 4
 #: ``started`` of a slot that is not running a job (so a core with such a slot is never stalled).
 NOT_RUNNING = math.inf
 #: Default ``stall_factor``: a slot is stalled after this many typical (p90) run times.
@@ -197,8 +205,8 @@ class Schedule:
         for core in slot_cores:
             self.cores[core].nslots += 1
         if max_lead is None:
-            # Default measured in benchmarks/dispatch_overhead.py: two rounds per slot of a core.
-            max_lead = 2 * max(1, max(c.nslots for c in self.core_list))
+            # Default measured in benchmarks/dispatch_overhead.py (see the module docstring).
+            max_lead = DEFAULT_LEAD_ROUNDS * max(1, max(c.nslots for c in self.core_list))
         self.lead_units = max_lead * scale
         self.clock = clock
         self.recent_runs = recent_runs

@@ -95,7 +95,7 @@ class Dispatcher:
         backlog_limit: Completed-but-undelivered results allowed before ``submit`` blocks.
         name: Prefix of the thread names and of error messages.
         max_lead: How many schedule rounds a core may run ahead of the most lagging core (>= 1);
-            ``None`` picks two rounds per slot of the largest core.
+            ``None`` picks four rounds per slot of the largest core.
         close_timeout_s: Bound on the joins done by ``close(wait=True)``.
         on_closed: Called exactly once, without arguments, by the last thread to stop using a slot
             after ``close`` (the owner destroys its contexts there).  It must not reference the owner
