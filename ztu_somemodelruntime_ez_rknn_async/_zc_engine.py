@@ -1,10 +1,9 @@
-"""The zero-copy engine: its own context, the bound attributes of every tensor, and ``run``.
+"""The zero-copy engine: its own context, what is bound to each tensor of it, and ``run``.
 
-:class:`ZeroCopyEngine` derives, on its own context, the logical and the native attribute of every
-input and output (peer-behavior.md §13.1, adapted: 4-D NHWC-reported inputs are shown NCHW exactly when
-the copy path shows them so), allocates buffers laid out for a tensor, and runs with bound buffers.
-The argument checks shared by the ``OrtValue``/``IOBinding`` API live here too, with the peer's message
-texts. The public classes are in :mod:`.zero_copy`.
+:class:`ZeroCopyEngine` owns a context of its own, holds the :class:`~._zc_ports.Port` of every input and
+output (their attributes are chosen in :mod:`._zc_ports`), allocates buffers laid out for a tensor, and
+runs with bound buffers. The argument checks it shares with ``OrtValue``/``IOBinding`` are in
+:mod:`._zc_checks`; the public classes are in :mod:`.zero_copy`.
 
 What a run calls (and why it may skip the rest)
 -----------------------------------------------
@@ -44,33 +43,16 @@ lock) change without it, and both can only make the next run do more, never less
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
-import numbers
 import weakref
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from ._context import RknnContext, TensorAttr
-from ._layouts import BufferLayout, alloc_bytes, elem_size, format_is_4d_image, layout_for
+from ._zc_checks import IO_KINDS, layout_mismatch, native_mismatches
 from ._zc_memory import ContextOwner, Storage
+from ._zc_ports import Port, input_port, output_port
 from .errors import InvalidArgumentError, RknnError, SessionClosedError
-from .tensors import (
-    RKNN_TENSOR_FLOAT16,
-    RKNN_TENSOR_FLOAT32,
-    RKNN_TENSOR_INT8,
-    RKNN_TENSOR_NC1HWC2,
-    RKNN_TENSOR_NCHW,
-    RKNN_TENSOR_NHWC,
-    RKNN_TENSOR_UINT8,
-    RKNN_TENSOR_UNDEFINED,
-    format_shape,
-    nhwc_to_nchw_dims,
-    rknn_type_for_dtype,
-    type_name,
-)
 
 if TYPE_CHECKING:
     from ._context import MemPointer
@@ -81,10 +63,6 @@ logger = logging.getLogger(__name__)
 
 MEM_SYNC_TO_DEVICE = 1
 MEM_SYNC_FROM_DEVICE = 2
-#: Types the peer asks the NHWC native queries for (others keep NATIVE_*_ATTR).
-_NHWC_TYPES = (RKNN_TENSOR_FLOAT32, RKNN_TENSOR_FLOAT16, RKNN_TENSOR_INT8, RKNN_TENSOR_UINT8)
-DEVICE_TYPES = ("cpu", "rknpu2")
-IO_KINDS = ("input", "output")
 
 
 class BoundValue(Protocol):
@@ -108,26 +86,6 @@ class BindingLike(Protocol):
 
     @property
     def _outputs(self) -> Mapping[str, BoundValue]: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Port:
-    """One model input or output as zero copy binds it."""
-
-    io_kind: str
-    index: int
-    name: str
-    logical: TensorAttr  # RKNN_QUERY_INPUT/OUTPUT_ATTR, 4-D inputs swapped to NCHW per the session layout
-    shape: Tuple[int, ...]
-    logical_nhwc: bool
-    native: TensorAttr  # the attribute passed to rknn_set_io_mem
-    layout: BufferLayout
-    nbytes: int  # alloc_bytes(native)
-
-    @property
-    def label(self) -> str:
-        """``input 'x'`` / ``output 'y'``, as messages name the tensor."""
-        return "{} '{}'".format(self.io_kind, self.name)
 
 
 #: Port epochs: ``next()`` is atomic under the GIL, so concurrent :meth:`ZeroCopyEngine.forget_port` calls never
@@ -158,28 +116,6 @@ class _IoMemRecord:
     def clear(self) -> None:
         self.storage = self.mem = self.attr = None
         self.bound_epoch = 0
-
-
-def _try_query(fn: Callable[[int], TensorAttr], index: int) -> Optional[TensorAttr]:
-    try:
-        return fn(index)
-    except RknnError as exc:
-        logger.debug("%s(%d) failed: %s", getattr(fn, "__name__", "query"), index, exc)
-        return None
-
-
-def _synth_nhwc(logical: TensorAttr, native: TensorAttr) -> TensorAttr:
-    """An NHWC attribute for an input whose native form is NC1HWC2 (peer §13.1)."""
-    if logical.fmt == RKNN_TENSOR_NHWC:
-        n, h, w, c = logical.dims
-    else:
-        n, c, h, w = logical.dims
-    es = elem_size(native.type)
-    ws = native.w_stride or w
-    elems = n * h * w * c
-    return dataclasses.replace(
-        native, n_dims=4, dims=(n, h, w, c), fmt=RKNN_TENSOR_NHWC, n_elems=elems, size=elems * es, w_stride=ws,
-        size_with_stride=n * (native.h_stride or h) * ws * c * es, pass_through=0)
 
 
 class ZeroCopyEngine:
@@ -218,8 +154,8 @@ class ZeroCopyEngine:
             with owner.locked() as c:
                 n_in, n_out = c.query_io_num()
                 self._fix_dynamic_shapes(c, n_in)
-                self._inputs = [self._input_port(c, i, layout) for i in range(n_in)]
-                self._outputs = [self._output_port(c, j) for j in range(n_out)]
+                self._inputs = [input_port(c, i, layout, zero_copy_layout) for i in range(n_in)]
+                self._outputs = [output_port(c, j, zero_copy_layout) for j in range(n_out)]
         except BaseException:
             owner.close()
             raise
@@ -231,7 +167,7 @@ class ZeroCopyEngine:
         # The safety net when the session forgets close(): the context still waits for its memories.
         self._finalizer = weakref.finalize(self, owner.close)
 
-    # ------------------------------------------------------------------ attributes
+    # ------------------------------------------------------------------ shapes
 
     def _fix_dynamic_shapes(self, ctx: RknnContext, n_in: int) -> None:
         """Dynamic-shape models: bind the first shape row once (the runtime needs shapes before a run)."""
@@ -251,49 +187,6 @@ class ZeroCopyEngine:
         self._forget_all_locked()
         ctx.set_input_shapes(attrs)
 
-    def _input_port(self, ctx: RknnContext, i: int, layout: str) -> Port:
-        a = ctx.input_attr(i)
-        logical = a
-        if a.n_dims == 4 and a.fmt == RKNN_TENSOR_NHWC and layout in ("nchw", "nchw_software"):
-            logical = dataclasses.replace(a, dims=nhwc_to_nchw_dims(a.dims), fmt=RKNN_TENSOR_NCHW)
-        native = _try_query(ctx.native_input_attr, i)
-        if native is None or logical.n_dims != 4:
-            native = logical
-        elif self.zero_copy_layout == "nhwc" and logical.type in _NHWC_TYPES:
-            nhwc = _try_query(ctx.native_nhwc_input_attr, i)
-            if nhwc is not None and nhwc.n_dims == 4:
-                native = nhwc
-            if native.fmt == RKNN_TENSOR_NC1HWC2 and not native.pass_through:
-                native = _synth_nhwc(logical, native)
-        elif self.zero_copy_layout == "native" and native.fmt == RKNN_TENSOR_NC1HWC2:
-            native = dataclasses.replace(native, pass_through=1)
-        return self._port("input", i, logical, native)
-
-    def _output_port(self, ctx: RknnContext, j: int) -> Port:
-        logical = ctx.output_attr(j)
-        native = _try_query(ctx.native_output_attr, j)
-        if native is None or logical.n_dims != 4:
-            native = logical
-        elif self.zero_copy_layout == "nhwc" and logical.type in _NHWC_TYPES:
-            nhwc = _try_query(ctx.native_nhwc_output_attr, j)
-            if nhwc is not None and nhwc.n_dims == 4:
-                native = nhwc
-        return self._port("output", j, logical, native)
-
-    @staticmethod
-    def _port(io_kind: str, index: int, logical: TensorAttr, native: TensorAttr) -> Port:
-        shape = tuple(logical.dims)
-        nhwc = logical.n_dims == 4 and logical.fmt == RKNN_TENSOR_NHWC
-        native = dataclasses.replace(native, index=index)
-        try:
-            layout = layout_for(shape, nhwc, native)
-        except InvalidArgumentError as exc:
-            # A native form this package cannot address: bind the logical form instead (the runtime converts).
-            logger.info("%s '%s': native attribute not usable for zero copy (%s); binding the logical form",
-                        io_kind, logical.name, exc)
-            native = dataclasses.replace(logical, index=index)
-            layout = layout_for(shape, nhwc, native)
-        return Port(io_kind, index, logical.name, logical, shape, nhwc, native, layout, alloc_bytes(native))
 
     # ------------------------------------------------------------------ introspection
 
@@ -469,111 +362,3 @@ class ZeroCopyEngine:
         return "<ZeroCopyEngine {} inputs={} outputs={}{}>".format(
             self.name, [p.name for p in self._inputs], [p.name for p in self._outputs],
             " closed" if self._closed else "")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Argument checks shared by OrtValue and IOBinding (the peer's message texts)
-# ---------------------------------------------------------------------------------------------------------
-
-
-
-def check_device_type(device_type: object) -> str:
-    if isinstance(device_type, bytes):
-        device_type = device_type.decode("utf-8", "replace")
-    if not isinstance(device_type, str):
-        raise TypeError("device_type must be a str, got {}".format(type(device_type).__name__))
-    if device_type not in DEVICE_TYPES:
-        raise InvalidArgumentError("device_type must be 'cpu' or 'rknpu2'")
-    return device_type
-
-
-def parse_shape(shape: object) -> Tuple[int, ...]:
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
-        raise InvalidArgumentError("shape must be a sequence of integers")
-    dims: List[int] = []
-    for d in shape:
-        if isinstance(d, (bool, np.bool_)):
-            raise InvalidArgumentError("shape dim must be an integer")
-        try:
-            v = int(d) if isinstance(d, (numbers.Integral, str, bytes)) else None
-        except ValueError:
-            v = None
-        if v is None:
-            raise InvalidArgumentError("shape dim must be an integer")
-        if v < 0:
-            raise InvalidArgumentError("shape dims must be >= 0")
-        dims.append(v)
-    return tuple(dims)
-
-
-def parse_element_type(element_type: object) -> int:
-    try:
-        dtype = np.dtype(element_type)  # type: ignore[call-overload]
-    except TypeError:
-        dtype = None
-    rknn = rknn_type_for_dtype(dtype) if dtype is not None and element_type is not None else None
-    if rknn is None:
-        raise InvalidArgumentError("Unsupported numpy dtype for RKNN input: {!r}".format(element_type))
-    return rknn
-
-
-def check_shape(context: str, expected: Sequence[int], got: Sequence[int]) -> None:
-    if tuple(expected) != tuple(got):
-        raise InvalidArgumentError("{} shape mismatch: expected {}, got {}".format(
-            context, format_shape(expected), format_shape(got)))
-
-
-def check_type(context: str, expected: int, got: int) -> None:
-    if expected != got:
-        raise InvalidArgumentError("{} element type mismatch: expected {}, got {}".format(
-            context, type_name(expected), type_name(got)))
-
-
-def generic_attr(shape: Tuple[int, ...], rknn_type: int) -> TensorAttr:
-    n = 1
-    for d in shape:
-        n *= d
-    size = n * elem_size(rknn_type)
-    return TensorAttr(index=0, name="", n_dims=len(shape), dims=shape, n_elems=n, size=size,
-                      fmt=RKNN_TENSOR_NCHW if len(shape) == 4 else RKNN_TENSOR_UNDEFINED, type=rknn_type,
-                      qnt_type=0, fl=0, zp=0, scale=1.0, w_stride=0, size_with_stride=size, pass_through=0,
-                      h_stride=0)
-
-
-def needs_all(session: object, name: object, io_kind: object) -> bool:
-    return session is not None and name is not None and io_kind is not None
-
-
-NATIVE_FIELDS = ("type", "n_dims", "dims", "fmt", "n_elems", "size", "size_with_stride", "qnt_type", "fl", "zp",
-                  "scale")
-
-
-def native_mismatches(expected: TensorAttr, got: TensorAttr) -> List[str]:
-    items: List[str] = []
-    for f in NATIVE_FIELDS:
-        e, g = getattr(expected, f), getattr(got, f)
-        if f == "dims":
-            e, g = list(e), list(g)
-        if e != g:
-            items.append("{} expected {}, got {}".format(f, e, g))
-    if format_is_4d_image(expected) or format_is_4d_image(got):
-        # 0 means "no padding": compare the implied pitch.
-        def pitch(a: TensorAttr, field: str) -> int:
-            v = int(getattr(a, field))
-            if v or a.n_dims != 4:
-                return v
-            axis = {"w_stride": 2 if a.fmt == RKNN_TENSOR_NHWC else 3,
-                    "h_stride": 1 if a.fmt == RKNN_TENSOR_NHWC else 2}[field]
-            return int(a.dims[axis])
-        for f in ("w_stride", "h_stride"):
-            if pitch(expected, f) != pitch(got, f):
-                items.append("{} expected {}, got {}".format(f, pitch(expected, f), pitch(got, f)))
-    return items
-
-
-def layout_mismatch(context: str, items: Sequence[str]) -> InvalidArgumentError:
-    """The peer's "native zero-copy layout mismatch" error listing each differing field."""
-    return InvalidArgumentError(
-        "{} native zero-copy layout mismatch: {}. The OrtValue buffer was written using a different RKNN native "
-        "layout than this model input expects. Create the OrtValue with this consumer session/name/io_kind, or use "
-        "a copy/transpose path instead of binding the dmabuf directly.".format(context, "; ".join(items)))
