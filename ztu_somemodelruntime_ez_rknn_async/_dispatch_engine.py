@@ -1,4 +1,4 @@
-"""The dispatcher engine: worker threads, the shared task queue, back-pressure, inline runs and shutdown.
+"""The dispatcher engine: worker threads, the shared task queue, scheduling and back-pressure.
 
 This is the state behind :class:`~.dispatcher.Dispatcher` and the only object its threads reference.
 Which idle slot takes a task is decided by :mod:`._dispatch_policy`; the counters are summarised with
@@ -22,26 +22,8 @@ for it would be waiting for ourselves (the peer times out there and loses the su
 respects ``max_queue_size``, which the workers drain on their own.  Nothing is lost; the backlog may
 briefly exceed the limit by what that callback submits.
 
-``run_inline`` borrows any idle slot (preferring the core most behind its weighted share; the run counts
-toward that share) on the caller's thread.  Borrowers are served before queued tasks when a slot frees up,
-so a synchronous ``run()`` cannot be starved by a stream of ``run_async``.  It never involves the
-callback thread, so it is safe inside a deliver callback.
-
-Shutdown
---------
-
-:meth:`Dispatcher.close <.dispatcher.Dispatcher.close>` stops accepting, resolves every waiting task with
-:class:`~.errors.SessionClosedError` through its ``deliver`` (on the callback thread, in ticket order),
-lets running jobs finish and waits (bounded by ``close_timeout_s``) for every thread to leave; the tasks
-still running when that bound expires are resolved with :class:`~.errors.SessionClosedError` at that point
-(their late outcome is dropped), so no waiter and no later ordered delivery depends on a hung job.  The last
-thread to leave (worker, callback thread or inline borrower) calls ``on_closed`` exactly once, so the
-owner can destroy the contexts knowing no thread uses them any more, even when ``close`` is called
-from a deliver callback or a job (it then only signals, never joins itself) or when a hung job
-outlives the close timeout (``on_closed`` then runs whenever that job returns; :meth:`busy_slots`
-tells which slots are still in use).  A ``close`` reached from one of the dispatcher's own threads that
-cannot take the lock (a garbage-collector finalizer run inside one of its locked sections) is handed to a
-short-lived helper thread instead of dead-locking.
+Inline runs (``run_inline``, a caller borrowing an idle slot) live in :mod:`._dispatch_inline`, closing in
+:mod:`._dispatch_shutdown`; both work on this engine's state under its lock.
 """
 from __future__ import annotations
 
@@ -50,7 +32,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from . import _dispatch_deadlines
+from . import _dispatch_deadlines, _dispatch_inline, _dispatch_shutdown
 from ._dispatch_policy import NOT_RUNNING, Schedule
 from ._dispatch_stats import RESERVOIR_SIZE, DispatcherStats, Ring
 from ._dispatch_worker import BUSY, CHECK, IDLE, LENT, STOPPED, InlineWaiter, Task, Worker, worker_main
@@ -179,7 +161,7 @@ class Engine:
         worker.current = task
         worker.wake.release()
 
-    def _dispatch_locked(self) -> None:
+    def dispatch_locked(self) -> None:
         """Hand queued tasks to idle eligible workers (restores 'no eligible idle worker while queued')."""
         queue = self.queue
         freed = 0
@@ -193,7 +175,7 @@ class Engine:
         if freed:
             self._space_freed_locked()
             if queue and self.idle:  # the timed sleeper may have been among those assigned
-                self._arm_locked()
+                self.arm_locked()
 
     def _space_freed_locked(self) -> None:
         """Wake submitters waiting for queue space, in bursts (lock held).
@@ -207,14 +189,14 @@ class Engine:
             # Not deferred (see _wakeups): a producer woken late lets the queue run dry (measured).
             self.space.notify(self.max_queue_size - len(self.queue))
 
-    def _arm_locked(self) -> None:
+    def arm_locked(self) -> None:
         """Tasks wait while the lead parks every idle slot (lock held).  A core can stall without any event
         that would run the assignment again, so one parked slot must look again after a bounded time: if
         none sleeps with a timeout, kick one (it re-parks itself as a timed sleeper).
 
         Invariant: while tasks are queued and slots idle, one idle slot sleeps with a timeout.  It is
         restored where it can break: a task queued while slots idle (``submit``), idle slots assigned,
-        lent or re-checked while tasks stay queued (``_dispatch_locked``, ``_borrow_locked``,
+        lent or re-checked while tasks stay queued (``dispatch_locked``, ``_borrow_locked``,
         ``resume_locked``), a slot parked by an inline borrower (``_run_borrowed``); a slot that parks
         itself with tasks queued sleeps with a timeout."""
         if not self.schedule.detect:
@@ -234,12 +216,12 @@ class Engine:
         self.rechecks += 1
         if worker.state == IDLE:
             self.idle.remove(worker)
-        task = self._next_for_locked(worker)
+        task = self.next_for_locked(worker)
         if self.queue and self.idle:  # it may have been the timed sleeper: keep one
-            self._arm_locked()
+            self.arm_locked()
         return task
 
-    def _next_for_locked(self, worker: Worker) -> Optional[Task]:
+    def next_for_locked(self, worker: Worker) -> Optional[Task]:
         """A worker's slot is free again: lend it, give it the next task, or park it (lock held)."""
         if self.closed:
             worker.state = STOPPED
@@ -254,7 +236,7 @@ class Engine:
             waiter.worker = worker
             waiter.wake.release()
             if self.queue and self.idle:
-                self._dispatch_locked()
+                self.dispatch_locked()
             return None
         queue = self.queue
         schedule = self.schedule
@@ -266,7 +248,7 @@ class Engine:
             worker.current = task
             self._space_freed_locked()
             if queue and self.idle:
-                self._dispatch_locked()  # our take may have raised the minimum pass
+                self.dispatch_locked()  # our take may have raised the minimum pass
             return task
         worker.state = IDLE
         self.idle.append(worker)
@@ -275,7 +257,7 @@ class Engine:
             worker.timeout = schedule.recheck_s
             if schedule.newly_stalled:  # the stall just found may make other parked slots eligible
                 schedule.newly_stalled = False
-                self._dispatch_locked()
+                self.dispatch_locked()
         else:
             worker.timeout = -1.0
         return None
@@ -306,7 +288,7 @@ class Engine:
         if error is None:
             self.completed += 1
             if self.pacing:
-                self._update_ema_locked(elapsed)
+                self.update_ema_locked(elapsed)
         else:
             self.failed += 1
         task = worker.current
@@ -318,9 +300,9 @@ class Engine:
         else:  # its deadline passed, or close() gave up on it: resolved already, exactly once
             logger.debug("%s: dropped the late outcome of a task on core%d-%d that was already resolved (its "
                          "deadline passed, or close() gave up on it)", self.name, worker.slot.core, worker.slot.index)
-        return self._next_for_locked(worker)
+        return self.next_for_locked(worker)
 
-    def _update_ema_locked(self, elapsed: float) -> None:
+    def update_ema_locked(self, elapsed: float) -> None:
         if self.pacing:
             self.ema = elapsed if self.ema == 0.0 else 0.95 * self.ema + 0.05 * elapsed
 
@@ -362,7 +344,7 @@ class Engine:
             queue = self.queue
             queue.append(task)
             if self.idle and len(queue) == 1:  # the lead parks them (already armed if tasks were queued)
-                self._arm_locked()
+                self.arm_locked()
 
     def _admit_slow_locked(self, timeout_s: float) -> None:
         """Wait (lock held) up to ``timeout_s`` until a submission may be accepted; raise on close or timeout."""
@@ -456,102 +438,10 @@ class Engine:
             _job, deliver, ticket, _accepted = task
             self.sequencer.complete_locked(ticket, deliver, None, make_error())
 
-    # -- inline runs -------------------------------------------------------------------------------------
+    # -- inline runs (_dispatch_inline) -------------------------------------------------------------------
 
     def run_inline(self, job: Callable[[Any], Any], timeout_s: float) -> Any:
-        ident = threading.get_ident()
-        waiter: Optional[InlineWaiter] = None
-        with self.lock:
-            if self.closed:
-                raise SessionClosedError(f"{self.name}: the dispatcher is closed; run rejected")
-            worker: Optional[Worker] = None
-            if self.idle and not self.waiters:
-                worker = self.schedule.pick_inline(self.idle)
-            if worker is None:
-                waiter = InlineWaiter()
-                self.waiters.append(waiter)
-            else:
-                self._borrow_locked(worker)
-            self.users += 1
-            self.borrowers[ident] = self.borrowers.get(ident, 0) + 1
-        try:
-            if waiter is not None:
-                if timeout_s > 0:
-                    waiter.wake.acquire(timeout=timeout_s)
-                with self.lock:
-                    worker = waiter.worker
-                    if worker is None:
-                        try:
-                            self.waiters.remove(waiter)
-                        except ValueError:
-                            pass
-                        if self.closed:
-                            raise SessionClosedError(f"{self.name}: the dispatcher was closed while waiting")
-                        raise SubmitTimeoutError(
-                            f"{self.name}: no free slot within {timeout_s:g} s: every slot is busy"
-                        )
-            assert worker is not None
-            return self._run_borrowed(worker, job)
-        finally:
-            self._borrow_done(ident)
-
-    def _borrow_locked(self, worker: Worker) -> None:
-        self.idle.remove(worker)
-        worker.state = LENT
-        worker.core.take()
-        if self.queue and self.idle:
-            self._dispatch_locked()
-            if self.queue and self.idle:  # the borrowed slot may have been the timed sleeper: keep one
-                self._arm_locked()
-
-    def _run_borrowed(self, worker: Worker, job: Callable[[Any], Any]) -> Any:
-        clock = self.clock
-        error: Optional[BaseException] = None
-        start = clock()
-        worker.started = start
-        try:
-            return job(worker.slot)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            end = clock()
-            elapsed = end - start
-            with self.lock:
-                core = worker.core
-                worker.started = NOT_RUNNING
-                if core.stalled:
-                    self.schedule.rejoin(core)
-                core.busy += elapsed
-                worker.busy += elapsed
-                worker.tasks += 1
-                self.run_ring.add(elapsed)
-                self.inline_runs += 1
-                if error is None:
-                    self._update_ema_locked(elapsed)
-                else:
-                    self.inline_failed += 1
-                task = self._next_for_locked(worker)
-                if task is not None or worker.state == STOPPED:
-                    # The worker thread sleeps while its slot is lent: hand it the task or the stop.
-                    worker.task = task
-                    worker.wake.release()
-                elif worker.state == IDLE and worker.timeout >= 0.0:
-                    # Parked by the lead while tasks wait, but its thread sleeps without a timeout: kick it
-                    # to re-park itself as a timed sleeper.
-                    self.idle.remove(worker)
-                    worker.state = CHECK
-                    worker.wake.release()
-            del error
-
-    def _borrow_done(self, ident: int) -> None:
-        with self.lock:
-            count = self.borrowers[ident] - 1
-            if count:
-                self.borrowers[ident] = count
-            else:
-                del self.borrowers[ident]
-        self.leave()
+        return _dispatch_inline.run_inline(self, job, timeout_s)
 
     # -- shutdown ----------------------------------------------------------------------------------------
 
@@ -561,9 +451,9 @@ class Engine:
             self.users -= 1
             last = self.users == 0 and self.closed
         if last:
-            self._finalize()
+            self.finalize()
 
-    def _finalize(self) -> None:
+    def finalize(self) -> None:
         try:
             if self.on_closed is not None:
                 self.on_closed()
@@ -574,89 +464,7 @@ class Engine:
             self.finalized.set()
 
     def close(self, wait: bool) -> None:
-        ident = threading.get_ident()
-        # The deadline timer thread runs our _expire inside the lock too.
-        internal = ident in self.internal_idents or ident in self.borrowers or _dispatch_deadlines.on_timer_thread()
-        if internal:
-            # The garbage collector may run a finalizer that closes us (an InferenceSession in a reference cycle)
-            # on one of our own threads while it holds the lock in a locked section: never block on it there.
-            if not self.lock.acquire(timeout=0.1):
-                threading.Thread(target=self.close, args=(False,), name=f"{self.name}-close", daemon=True).start()
-                return
-        else:
-            self.lock.acquire()
-        try:
-            if not self.closed:
-                self.closed = True
-                cancelled = list(self.queue)
-                self.queue.clear()
-                for _job, deliver, ticket, _accepted in cancelled:
-                    self.cancelled += 1
-                    self.sequencer.complete_locked(
-                        ticket,
-                        deliver,
-                        None,
-                        SessionClosedError(f"{self.name}: closed before the task started"),
-                    )
-                del cancelled
-                for worker in self.idle:
-                    worker.state = STOPPED
-                    worker.task = None
-                    worker.wake.release()
-                self.idle.clear()
-                for waiter in self.waiters:
-                    waiter.wake.release()
-                self.waiters.clear()
-                self.sequencer.close_locked()
-                self.space.notify_all()
-                last = self.users == 0
-            else:
-                last = False
-        finally:
-            self.lock.release()
-        if last:  # only possible when thread creation failed before any thread started
-            self._finalize()
-        if not wait or internal:
-            # Never join ourselves (peer bug: self-join abort); the last thread out finalizes.
-            return
-        if not self.finalized.wait(self.close_timeout_s):
-            busy = self.busy_slots()
-            logger.warning(
-                "%s: close() gave up waiting after %g s; still busy: %s. Their threads are left running "
-                "as daemons and on_closed will run when they finish; their tasks are resolved as closed.",
-                self.name,
-                self.close_timeout_s,
-                ", ".join(f"core{s.core}-{s.index}" for s in busy) or "callback thread",
-            )
-            with self.lock:
-                self._abandon_running_locked()
-            # Let the callback thread deliver what is now deliverable (bounded: a callback may hang too).
-            self.sequencer.join(self.close_timeout_s)
-            return
-        for worker in self.workers:
-            if worker.thread is not None and worker.thread.ident is not None:
-                worker.thread.join()
-        self.sequencer.join()
-
-    def _abandon_running_locked(self) -> None:
-        """close() gave up on the running tasks: resolve each with SessionClosedError now (exactly once: the
-        outcome of the job, if it ever returns, is dropped), so that their waiters wake up and the ordered
-        delivery of every later task is not held back by a job stuck in the runtime."""
-        for worker in self.workers:
-            task = worker.current
-            if task is None:
-                continue
-            worker.current = None
-            _job, deliver, ticket, _accepted = task
-            self.sequencer.complete_locked(
-                ticket,
-                deliver,
-                None,
-                SessionClosedError(
-                    f"{self.name}: closed while the task was still running (it did not finish within "
-                    f"close_timeout_s={self.close_timeout_s:g}); its result is dropped"
-                ),
-            )
+        _dispatch_shutdown.close(self, wait)
 
     def busy_slots(self) -> Tuple[WorkerSlot, ...]:
         with self.lock:
