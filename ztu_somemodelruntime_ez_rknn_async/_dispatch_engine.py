@@ -274,21 +274,11 @@ class Engine:
         end: float,
     ) -> Optional[Task]:
         """Record a finished task, queue its outcome for delivery, and return the worker's next task."""
-        elapsed = end - start
-        core = worker.core
-        worker.started = NOT_RUNNING
-        if core.stalled:
-            self.schedule.rejoin(core)
-        core.busy += elapsed
-        worker.busy += elapsed
-        worker.tasks += 1
-        self.run_ring.add(elapsed)
+        self.account_run_locked(worker, end - start, error is None)
         self.wait_ring.add(start - accepted)
         self.running -= 1
         if error is None:
             self.completed += 1
-            if self.pacing:
-                self.update_ema_locked(elapsed)
         else:
             self.failed += 1
         task = worker.current
@@ -301,6 +291,20 @@ class Engine:
             logger.debug("%s: dropped the late outcome of a task on core%d-%d that was already resolved (its "
                          "deadline passed, or close() gave up on it)", self.name, worker.slot.core, worker.slot.index)
         return self.next_for_locked(worker)
+
+    def account_run_locked(self, worker: Worker, elapsed: float, ok: bool) -> None:
+        """A job ended on ``worker``'s slot (queued or inline): its core and slot counters, the run-time
+        reservoir, pacing, and the stall rule's rejoin (lock held)."""
+        core = worker.core
+        worker.started = NOT_RUNNING
+        if core.stalled:
+            self.schedule.rejoin(core)
+        core.busy += elapsed
+        worker.busy += elapsed
+        worker.tasks += 1
+        self.run_ring.add(elapsed)
+        if ok and self.pacing:
+            self.update_ema_locked(elapsed)
 
     def update_ema_locked(self, elapsed: float) -> None:
         if self.pacing:

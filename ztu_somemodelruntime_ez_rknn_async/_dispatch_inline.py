@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ._dispatch_policy import NOT_RUNNING
 from ._dispatch_worker import CHECK, IDLE, LENT, STOPPED, InlineWaiter, Worker
 from .errors import SessionClosedError, SubmitTimeoutError
 
@@ -82,21 +81,11 @@ def _run_borrowed(engine: Engine, worker: Worker, job: Callable[[Any], Any]) -> 
         error = exc
         raise
     finally:
-        end = clock()
-        elapsed = end - start
+        elapsed = clock() - start
         with engine.lock:
-            core = worker.core
-            worker.started = NOT_RUNNING
-            if core.stalled:
-                engine.schedule.rejoin(core)
-            core.busy += elapsed
-            worker.busy += elapsed
-            worker.tasks += 1
-            engine.run_ring.add(elapsed)
+            engine.account_run_locked(worker, elapsed, error is None)
             engine.inline_runs += 1
-            if error is None:
-                engine.update_ema_locked(elapsed)
-            else:
+            if error is not None:
                 engine.inline_failed += 1
             task = engine.next_for_locked(worker)
             if task is not None or worker.state == STOPPED:

@@ -72,16 +72,17 @@ class OutputBuffers:
     """The arrays one run's outputs will be written into, allocated ahead of the run.
 
     Attributes:
-        plans: the plans they were made for.
+        plans: the plans they were made for; dims: the shapes (default: each plan's only row).
         arrays: one array per output, in model order (what the run returns).
         addresses: the data address of each array; sizes: its byte size.
     """
 
     __slots__ = ("plans", "arrays", "addresses", "sizes")
 
-    def __init__(self, plans: Sequence[OutputPlan]) -> None:
+    def __init__(self, plans: Sequence[OutputPlan], dims: Optional[Sequence[Shape]] = None) -> None:
         self.plans = plans
-        self.arrays: List[np.ndarray] = [np.empty(p.rows[0], p.dtype) for p in plans]
+        shapes = dims if dims is not None else [p.rows[0] for p in plans]
+        self.arrays: List[np.ndarray] = [np.empty(shape, p.dtype) for p, shape in zip(plans, shapes)]
         self.addresses: List[int] = [a.__array_interface__["data"][0] for a in self.arrays]
         self.sizes: List[int] = [a.nbytes for a in self.arrays]
 

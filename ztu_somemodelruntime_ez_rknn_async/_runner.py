@@ -141,23 +141,15 @@ class SlotRunner:
             for j in range(self._n_out):
                 outs[j].want_float = plans[j].want_float
             self._out_plans = plans
-        if buffers is not None and buffers.plans is plans:
-            results = buffers.arrays
-            addresses = buffers.addresses
-            sizes = buffers.sizes
-            for j in range(self._n_out):
-                out = outs[j]
-                out.buf = addresses[j]
-                out.size = sizes[j]
-        else:
-            dims = self.output_dims(plans)
-            results = []
-            for j in range(self._n_out):
-                a = np.empty(dims[j], plans[j].dtype)
-                out = outs[j]
-                out.buf = a.__array_interface__["data"][0]
-                out.size = a.nbytes
-                results.append(a)
+        if buffers is None or buffers.plans is not plans:
+            buffers = OutputBuffers(plans, self.output_dims(plans))
+        addresses = buffers.addresses
+        sizes = buffers.sizes
+        for j in range(self._n_out):
+            out = outs[j]
+            out.buf = addresses[j]
+            out.size = sizes[j]
+        results = buffers.arrays
         ctx = self.context
         try:
             ctx.outputs_get(outs, self._n_out)
