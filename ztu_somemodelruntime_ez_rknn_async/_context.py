@@ -12,6 +12,12 @@ its dispatcher) decide which thread uses which context and when. What it does gu
 * query results come back as immutable copies checked for values no valid runtime produces
   (:mod:`._attrs`).
 
+The class is assembled from three modules so each reads on its own: this one holds creation
+(init/dup), lifetime, the guard and the copy-path hot calls; the ``rknn_query`` methods live in
+:mod:`._context_queries` and the memory (zero-copy) calls in :mod:`._context_mem`, as state-less base
+classes. Import ``RknnContext`` (and ``MemPointer``, ``TensorAttr``, ``MemSize``) from here only. The
+hot calls stay in this module, written out in full, so they never pay for a helper call.
+
 The ctypes calls release the GIL (``CDLL``, never ``PyDLL``), so contexts on several threads run
 concurrently.
 """
@@ -22,12 +28,14 @@ import logging
 import os
 import threading
 import weakref
-from ctypes import byref, sizeof
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
+from ctypes import byref
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
-from . import _abi, _attrs
-from ._abi import rknn_custom_op, rknn_input, rknn_output, rknn_query_cmd, rknn_tensor_attr, rknn_tensor_mem
+from . import _abi
+from ._abi import rknn_custom_op, rknn_input, rknn_output, rknn_tensor_attr
 from ._attrs import UINT32_MAX, MemSize, TensorAttr
+from ._context_mem import ContextMemory
+from ._context_queries import ContextQueries
 from ._handle import HandleState
 from .errors import (
     InvalidArgumentError,
@@ -38,32 +46,27 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ctypes import Array, _Pointer
+    from ctypes import Array
 
+    # Re-exported: the zero-copy modules import MemPointer from here.
+    from ._context_mem import MemPointer as MemPointer
     from ._library import RuntimeLibrary
-
-    MemPointer = _Pointer[rknn_tensor_mem]
 
 __all__ = ["MemSize", "RknnContext", "TensorAttr"]
 
 logger = logging.getLogger(__name__)
 
 
-def _query_label(cmd: rknn_query_cmd) -> str:
-    return "rknn_query({})".format(cmd.name)
-
-
-def _check_index(index: object, what: str) -> int:
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= UINT32_MAX:
-        raise InvalidArgumentError("{} must be an int in [0, 2**32), got {!r}".format(what, index))
-    return index
-
-
 ModelSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 
 
-class RknnContext:
-    """One ``rknn_context`` handle with checked calls. Create with :meth:`init` or :meth:`dup`."""
+class RknnContext(ContextQueries, ContextMemory):
+    """One ``rknn_context`` handle with checked calls. Create with :meth:`init` or :meth:`dup`.
+
+    The queries (:class:`~._context_queries.ContextQueries`) and memory calls
+    (:class:`~._context_mem.ContextMemory`) are inherited; those bases hold no state, every attribute
+    is one of the slots below.
+    """
 
     __slots__ = (
         "lib",
@@ -303,114 +306,6 @@ class RknnContext:
         finally:
             self._guard.release()
 
-    # ------------------------------------------------------------------ queries
-
-    def _query(self, cmd: rknn_query_cmd, info: ctypes.Structure, where: Optional[str] = None) -> None:
-        ret = self._call(self._f_query, int(cmd), byref(info), sizeof(info))
-        check(ret, _query_label(cmd), where=where)
-
-    def query_io_num(self) -> Tuple[int, int]:
-        """``RKNN_QUERY_IN_OUT_NUM`` → ``(n_input, n_output)``."""
-        info = _abi.rknn_input_output_num()
-        self._query(rknn_query_cmd.RKNN_QUERY_IN_OUT_NUM, info)
-        return int(info.n_input), int(info.n_output)
-
-    def _attr(self, cmd: rknn_query_cmd, index: int, kind: str) -> TensorAttr:
-        i = _check_index(index, "index")
-        c = rknn_tensor_attr()
-        c.index = i
-        self._query(cmd, c, where="{} index {}".format(kind, i))
-        return TensorAttr.from_c(c, function=_query_label(cmd))
-
-    def input_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_INPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_INPUT_ATTR, index, "input attr")
-
-    def output_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_OUTPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_OUTPUT_ATTR, index, "output attr")
-
-    def native_input_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_NATIVE_INPUT_ATTR`` (the NPU's own layout, for zero-copy)."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_NATIVE_INPUT_ATTR, index, "native input attr")
-
-    def native_output_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_NATIVE_OUTPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_NATIVE_OUTPUT_ATTR, index, "native output attr")
-
-    def native_nhwc_input_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR, index, "native nhwc input attr")
-
-    def native_nhwc_output_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR, index, "native nhwc output attr")
-
-    def current_input_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_CURRENT_INPUT_ATTR`` (dynamic-shape models, after set_input_shapes)."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_CURRENT_INPUT_ATTR, index, "current input attr")
-
-    def current_output_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_CURRENT_OUTPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_CURRENT_OUTPUT_ATTR, index, "current output attr")
-
-    def current_native_input_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_CURRENT_NATIVE_INPUT_ATTR``."""
-        return self._attr(rknn_query_cmd.RKNN_QUERY_CURRENT_NATIVE_INPUT_ATTR, index, "current native input attr")
-
-    def current_native_output_attr(self, index: int) -> TensorAttr:
-        """``RKNN_QUERY_CURRENT_NATIVE_OUTPUT_ATTR``."""
-        return self._attr(
-            rknn_query_cmd.RKNN_QUERY_CURRENT_NATIVE_OUTPUT_ATTR, index, "current native output attr"
-        )
-
-    def input_dynamic_range(self, index: int) -> Optional[List[Tuple[int, ...]]]:
-        """``RKNN_QUERY_INPUT_DYNAMIC_RANGE`` → the allowed shapes of input ``index``, or None if static.
-
-        A failing query means "static" (2.3.2 returns -6 for static models; older runtimes lack the
-        command), except an invalid context, which is raised.
-        """
-        i = _check_index(index, "index")
-        info = _abi.rknn_input_range()
-        info.index = i
-        cmd = rknn_query_cmd.RKNN_QUERY_INPUT_DYNAMIC_RANGE
-        ret = self._call(self._f_query, int(cmd), byref(info), sizeof(info))
-        if ret == _abi.RKNN_ERR_CTX_INVALID:
-            check(ret, _query_label(cmd), where="input index {}".format(i))
-        if ret < 0 or info.shape_number == 0:
-            return None
-        return _attrs.dynamic_range(info, _query_label(cmd), "input index {}".format(i))
-
-    def sdk_version(self) -> Tuple[str, str]:
-        """``RKNN_QUERY_SDK_VERSION`` → ``(api_version, drv_version)``."""
-        info = _abi.rknn_sdk_version()
-        self._query(rknn_query_cmd.RKNN_QUERY_SDK_VERSION, info)
-        return _attrs.sdk_version(info)
-
-    def custom_string(self) -> str:
-        """``RKNN_QUERY_CUSTOM_STRING``: the user string embedded at conversion."""
-        info = _abi.rknn_custom_string()
-        self._query(rknn_query_cmd.RKNN_QUERY_CUSTOM_STRING, info)
-        return _attrs.custom_string(info)
-
-    def mem_size(self) -> MemSize:
-        """``RKNN_QUERY_MEM_SIZE``."""
-        info = _abi.rknn_mem_size()
-        self._query(rknn_query_cmd.RKNN_QUERY_MEM_SIZE, info)
-        return MemSize.from_c(info)
-
-    def perf_run_us(self) -> int:
-        """``RKNN_QUERY_PERF_RUN``: microseconds of the last run."""
-        info = _abi.rknn_perf_run()
-        self._query(rknn_query_cmd.RKNN_QUERY_PERF_RUN, info)
-        return int(info.run_duration)
-
-    def perf_detail(self) -> str:
-        """``RKNN_QUERY_PERF_DETAIL`` (needs ``RKNN_FLAG_COLLECT_PERF_MASK``); the text is copied."""
-        info = _abi.rknn_perf_detail()
-        self._query(rknn_query_cmd.RKNN_QUERY_PERF_DETAIL, info)
-        return _attrs.perf_detail(info)
-
     # ------------------------------------------------------------------ settings
 
     def set_core_mask(self, mask: int, *, tolerate_single_core: bool = False) -> bool:
@@ -509,82 +404,3 @@ class RknnContext:
         finally:
             guard.release()
         check(ret, "rknn_outputs_release")
-
-    # ------------------------------------------------------------------ memory (zero-copy)
-
-    def _create_mem(self, fn: Callable[..., Any], function: str, track: bool, *args: Any) -> MemPointer:
-        # Tracking happens under the guard so that a concurrent destroy() either sees the new memory
-        # (and frees it first) or refuses the call; it can never miss one.
-        self._enter()
-        try:
-            ptr = fn(self._c_handle, *args)
-            if ptr and track:
-                self._state.mems[ctypes.addressof(ptr.contents)] = ptr
-        finally:
-            self._guard.release()
-        if not ptr:
-            raise error_for(
-                _abi.RKNN_ERR_MALLOC_FAIL, function, description="the runtime returned NULL (allocation refused)"
-            )
-        return ptr  # type: ignore[no-any-return]
-
-    def create_mem(self, size: int) -> MemPointer:
-        """``rknn_create_mem``: runtime-allocated DMA memory; destroy with destroy_mem()."""
-        return self._create_mem(self.lib.api.rknn_create_mem, "rknn_create_mem", True, _check_index(size, "size"))
-
-    def create_mem2(self, size: int, alloc_flags: int = 0) -> MemPointer:
-        """``rknn_create_mem2`` with ``rknn_mem_alloc_flags``.
-
-        Memory made with ``RKNN_MEM_FLAG_ALLOC_NO_CONTEXT`` is not tied to this context and is not
-        destroyed with it.
-        """
-        if not 0 <= size < 1 << 64 or not 0 <= alloc_flags < 1 << 64:
-            raise InvalidArgumentError("size and alloc_flags must be uint64")
-        track = not alloc_flags & _abi.RKNN_MEM_FLAG_ALLOC_NO_CONTEXT
-        return self._create_mem(self.lib.api.rknn_create_mem2, "rknn_create_mem2", track, size, alloc_flags)
-
-    def create_mem_from_fd(self, fd: int, virt_addr: Optional[int], size: int, offset: int = 0) -> MemPointer:
-        """``rknn_create_mem_from_fd``: wrap a dma-buf the caller owns (``virt_addr`` = mapping start)."""
-        return self._create_mem(
-            self.lib.api.rknn_create_mem_from_fd, "rknn_create_mem_from_fd", True, fd, virt_addr,
-            _check_index(size, "size"), offset,
-        )
-
-    def create_mem_from_phys(self, phys_addr: int, virt_addr: Optional[int], size: int) -> MemPointer:
-        """``rknn_create_mem_from_phys``: wrap physically contiguous memory the caller owns."""
-        return self._create_mem(
-            self.lib.api.rknn_create_mem_from_phys, "rknn_create_mem_from_phys", True, phys_addr, virt_addr,
-            _check_index(size, "size"),
-        )
-
-    def destroy_mem(self, mem: MemPointer) -> None:
-        """``rknn_destroy_mem``; the pointer is invalid afterwards."""
-        if not mem:
-            raise InvalidArgumentError("destroy_mem: NULL memory")
-        key = ctypes.addressof(mem.contents)
-        self._enter()
-        try:
-            ret = self.lib.api.rknn_destroy_mem(self._c_handle, mem)
-            # Forgotten even on failure: retrying a failed free at destroy time could double-free.
-            self._state.mems.pop(key, None)
-        finally:
-            self._guard.release()
-        check(ret, "rknn_destroy_mem")
-
-    def set_io_mem(self, mem: MemPointer, attr: Union[TensorAttr, rknn_tensor_attr]) -> None:
-        """``rknn_set_io_mem``: bind ``mem`` to the tensor ``attr`` describes (index, layout, type)."""
-        c = attr.to_c() if isinstance(attr, TensorAttr) else attr
-        check(self._call(self.lib.api.rknn_set_io_mem, mem, byref(c)), "rknn_set_io_mem")
-
-    def set_weight_mem(self, mem: MemPointer) -> None:
-        """``rknn_set_weight_mem`` (needs ``RKNN_FLAG_MEM_ALLOC_OUTSIDE``)."""
-        check(self._call(self.lib.api.rknn_set_weight_mem, mem), "rknn_set_weight_mem")
-
-    def set_internal_mem(self, mem: MemPointer) -> None:
-        """``rknn_set_internal_mem``."""
-        check(self._call(self.lib.api.rknn_set_internal_mem, mem), "rknn_set_internal_mem")
-
-    def mem_sync(self, mem: MemPointer, mode: int) -> None:
-        """``rknn_mem_sync`` with an ``rknn_mem_sync_mode``."""
-        check(self._call(self.lib.api.rknn_mem_sync, mem, int(mode)), "rknn_mem_sync")
-
