@@ -323,3 +323,50 @@ def test_session_end_profiling_without_profiling_returns_empty(native_model: Any
     model = native_model([TensorSpec("x", (1, 4))], [TensorSpec("y", (1, 4))], latency_us=0)
     with InferenceSession(str(model), provider_options={"runtime_library": "simulator"}) as s:
         assert getattr(s, "end_profiling")() == ""  # ORT: "" when profiling was not enabled
+
+
+@pytest.mark.skipif(not _session_has_profiling(), reason="InferenceSession.end_profiling() not available yet")
+def test_the_run_tag_is_written_into_each_task_of_the_profile(native_model: Any, tmp_path: Path) -> None:
+    """The ``tag`` run option (or an ORT ``RunOptions.logid``) labels every event of that call's tasks, through
+    every API; calls without one carry no tag."""
+    import numpy as np
+
+    from ztu_somemodelruntime_ez_rknn_async import InferenceSession, RunOptions
+    from ztu_somemodelruntime_ez_rknn_async.options import SessionOptions
+    from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+    model = native_model([TensorSpec("x", (1, 4))], [TensorSpec("y", (1, 4))], latency_us=100)
+    so = SessionOptions()
+    so.enable_profiling = True
+    so.profile_file_prefix = str(tmp_path / "prof")
+    feed = {"x": np.zeros((1, 4), np.float32)}
+    batch = {"x": np.zeros((3, 4), np.float32)}
+    ort_options = RunOptions()
+    ort_options.logid = "from-logid"
+    done = threading.Event()
+    with InferenceSession(str(model), so, provider_options={"runtime_library": "simulator", "schedule": "0,1,2"}) as s:
+        s.run(None, feed, {"tag": "run"})
+        s.run(None, feed, {"tag": "run-timeout", "run_timeout_ms": 60000})
+        s.run(None, batch, {"tag": "batch", "ztu_modelrt_dispatch_batch": True})
+        s.run_async(None, feed, lambda res, ud, err: done.set(), None, {"tag": "async"})
+        assert done.wait(10)
+        s.submit(None, feed, {"tag": "submit"}).result(10)
+        list(s.imap([feed] * 2, run_options={"tag": "imap"}))
+        s.run(None, feed, ort_options)
+        s.run(None, feed)
+        path = s.end_profiling()
+    data = _load(path)
+    tags_by_name: Dict[str, set] = {}  # type: ignore[type-arg]
+    phase_tags = set()
+    for e in data["traceEvents"]:
+        args = e.get("args") or {}
+        if e.get("cat") == "submit":  # one instant per task, named after the API
+            tags_by_name.setdefault(e["name"], set()).add(args.get("tag"))
+        elif e.get("ph") == "X" and "task" in args:
+            phase_tags.add(args.get("tag"))
+    assert tags_by_name["run"] == {"run", "run-timeout", "from-logid", None}
+    assert phase_tags == {"run", "run-timeout", "batch", "async", "submit", "imap", "from-logid", None}
+    assert tags_by_name["batch"] == {"batch"}
+    assert tags_by_name["run_async"] == {"async"}
+    assert tags_by_name["submit"] == {"submit"}
+    assert tags_by_name["imap"] == {"imap"}

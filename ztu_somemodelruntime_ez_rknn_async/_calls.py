@@ -32,17 +32,18 @@ class CallPlan(NamedTuple):
     plans: List[OutputPlan]  #: every output, float32 or native
     indices: Optional[List[int]]  #: the outputs to return (``None`` = all, in model order)
     timeout_s: Optional[float]  #: the run timeout in s (``None`` = unbounded)
+    tag: Optional[str] = None  #: the run's ``tag`` (or ``logid``), written into profiles
 
 
 def run_settings(config: ProviderConfig, default_timeout_s: Optional[float],
-                 run_options: Any) -> Tuple[bool, bool, Optional[float]]:
-    """(dispatch_batch, native_outputs, run timeout in s) for this call."""
+                 run_options: Any) -> Tuple[bool, bool, Optional[float], Optional[str]]:
+    """(dispatch_batch, native_outputs, run timeout in s, tag) for this call."""
     if run_options is None:
-        return False, config.native_outputs, default_timeout_s
+        return False, config.native_outputs, default_timeout_s, None
     rc = parse_run_options(run_options)
     timeout_ms = rc.resolve_run_timeout_ms(config)
     return rc.dispatch_batch, rc.resolve_native_outputs(config), (
-        None if timeout_ms is None else timeout_ms / 1000.0)
+        None if timeout_ms is None else timeout_ms / 1000.0), rc.tag
 
 
 def output_plans(core: SessionCore, native: bool) -> List[OutputPlan]:
@@ -58,11 +59,11 @@ def plan_call(core: SessionCore, config: ProviderConfig, default_timeout_s: Opti
         InvalidOptionError: bad ``run_options``.
         InvalidArgumentError: ``batch_error`` (when given) if batch dispatch was requested; bad output names.
     """
-    batch, native, timeout_s = run_settings(config, default_timeout_s, run_options)
+    batch, native, timeout_s, tag = run_settings(config, default_timeout_s, run_options)
     if batch and batch_error is not None:
         raise InvalidArgumentError(batch_error)
     indices = resolve_output_names(core.float_outputs, output_names)
-    return CallPlan(batch, output_plans(core, native), indices, timeout_s)
+    return CallPlan(batch, output_plans(core, native), indices, timeout_s, tag)
 
 
 def run_batch(core: SessionCore, input_feed: Any, call: CallPlan, profiler: Optional[Profiler]) -> Outputs:
@@ -72,7 +73,7 @@ def run_batch(core: SessionCore, input_feed: Any, call: CallPlan, profiler: Opti
     futures: List[concurrent.futures.Future] = []  # type: ignore[type-arg]
     try:
         for b in range(feed.batch):
-            futures.append(submit_internal(core, feed.sample(b), call.plans, profiler, "batch"))
+            futures.append(submit_internal(core, feed.sample(b), call.plans, profiler, "batch", tag=call.tag))
         per_sample = [wait(f, call.timeout_s) for f in futures]
     except BaseException:
         for f in futures:

@@ -118,10 +118,14 @@ class Profiler:
         self._ids = itertools.count()
         self._lock = threading.Lock()
 
-    def new(self, name: str) -> TaskTrace:
+    def new(self, name: str, tag: Optional[str] = None) -> TaskTrace:
+        """A trace for one task; ``tag`` (the run option) goes into its events' args."""
         with self._lock:
             task_id = next(self._ids)
-        return TaskTrace(task_id, submitted_s=self.recorder.now(), name=name)
+        trace = TaskTrace(task_id, submitted_s=self.recorder.now(), name=name)
+        if tag is not None:
+            trace.args["tag"] = tag
+        return trace
 
     def record(self, trace: TaskTrace) -> None:
         self.recorder.record_task(trace)
@@ -154,14 +158,14 @@ def make_job(feed: PreparedFeed, plans: List[OutputPlan], trace: Optional[TaskTr
 
 def submit_internal(core: SessionCore, feed: PreparedFeed, plans: List[OutputPlan],
                     profiler: Optional[Profiler] = None, name: str = "task",
-                    block: bool = True) -> Future:  # type: ignore[type-arg]
+                    block: bool = True, tag: Optional[str] = None) -> Future:  # type: ignore[type-arg]
     """Submit a task whose Future (of all outputs) is resolved on the worker thread.
 
     Nobody observes these futures through the callback thread, so they are submitted outside the
     delivery order: a long or hung internal task never holds back the ordered callbacks after it.
     """
     fut: Future = concurrent.futures.Future()  # type: ignore[type-arg]
-    trace = profiler.new(name) if profiler is not None else None
+    trace = profiler.new(name, tag) if profiler is not None else None
     run = make_job(feed, plans, trace, profiler)
 
     def job(slot: Any) -> None:
@@ -207,7 +211,8 @@ def discard(pending: Deque[Future]) -> None:  # type: ignore[type-arg]
 
 
 def imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indices: Optional[List[int]],
-         limit: int, timeout_s: Optional[float], profiler: Optional[Profiler]) -> Iterator[Outputs]:
+         limit: int, timeout_s: Optional[float], profiler: Optional[Profiler],
+         tag: Optional[str] = None) -> Iterator[Outputs]:
     """The generator behind ``InferenceSession.imap`` (arguments already validated; closing it never blocks)."""
     pending: Deque[Future] = collections.deque()  # type: ignore[type-arg]
     exhausted = False
@@ -222,7 +227,7 @@ def imap(core: SessionCore, feeds: Iterator[Any], plans: List[OutputPlan], indic
                 if core.closed:
                     raise SessionClosedError("this InferenceSession is closed")
                 feed = prepare_feed(core.inputs, item, copy=True)
-                pending.append(submit_internal(core, feed, plans, profiler, "imap"))
+                pending.append(submit_internal(core, feed, plans, profiler, "imap", tag=tag))
             if not pending:
                 return
             outs = wait(pending.popleft(), timeout_s)

@@ -249,12 +249,12 @@ class InferenceSession(SessionIntrospection):
         assert dispatcher is not None
         profiler = self._profiler
         if call.timeout_s is not None:
-            outs: Outputs = wait(submit_internal(core, feed, plans, profiler, "run"), call.timeout_s)
+            outs: Outputs = wait(submit_internal(core, feed, plans, profiler, "run", tag=call.tag), call.timeout_s)
         elif profiler is None:
             outs = dispatcher.run_inline(lambda slot: cast(SlotRunner, slot.context).run(feed, plans),
                                          self._submit_timeout_s)
         else:
-            trace = profiler.new("run")
+            trace = profiler.new("run", call.tag)
             try:
                 outs = dispatcher.run_inline(make_job(feed, plans, trace, profiler), self._submit_timeout_s)
             finally:
@@ -283,12 +283,12 @@ class InferenceSession(SessionIntrospection):
         core = self._live()
         if not callable(callback):
             raise InvalidArgumentError("callback must be callable, got {}".format(type(callback).__name__))
-        _batch, plans, indices, timeout_s = plan_call(
+        _batch, plans, indices, timeout_s, tag = plan_call(
             core, self._config, self._timeout_s, run_options, output_names,
             "run_async does not support ztu_modelrt_dispatch_batch=True; use run()")
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         profiler = self._profiler
-        trace = profiler.new("run_async") if profiler is not None else None
+        trace = profiler.new("run_async", tag) if profiler is not None else None
         job = make_job(feed, plans, trace, profiler)
 
         def call(result: Optional[Outputs], exc: Optional[BaseException]) -> None:
@@ -332,7 +332,7 @@ class InferenceSession(SessionIntrospection):
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         fut = TimedFuture(call.timeout_s)
         profiler = self._profiler
-        trace = profiler.new("submit") if profiler is not None else None
+        trace = profiler.new("submit", call.tag) if profiler is not None else None
         run = make_job(feed, call.plans, trace, profiler)
 
         def job(slot: Any) -> Optional[Outputs]:
@@ -371,10 +371,11 @@ class InferenceSession(SessionIntrospection):
         plans, timeout_s = call.plans, call.timeout_s
         feed = prepare_feed(core.inputs, input_feed, copy=True)
         try:
-            fut = submit_internal(core, feed, plans, self._profiler, "run_coro", block=False)
+            fut = submit_internal(core, feed, plans, self._profiler, "run_coro", block=False, tag=call.tag)
         except SubmitTimeoutError:
             fut = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(submit_internal, core, feed, plans, self._profiler, "run_coro"))
+                None, functools.partial(submit_internal, core, feed, plans, self._profiler, "run_coro",
+                                        tag=call.tag))
         waiter = asyncio.wrap_future(fut)
         if timeout_s is None:
             outs: Outputs = await waiter
@@ -418,7 +419,7 @@ class InferenceSession(SessionIntrospection):
                     max_in_flight)) from None
             if limit < 1:
                 raise InvalidArgumentError("max_in_flight must be >= 1, got {}".format(limit))
-        return imap(core, iter(feeds), call.plans, call.indices, limit, call.timeout_s, self._profiler)
+        return imap(core, iter(feeds), call.plans, call.indices, limit, call.timeout_s, self._profiler, call.tag)
 
     # ------------------------------------------------------------------ pipeline
 
