@@ -24,20 +24,10 @@ import pytest
 from ztu_somemodelruntime_ez_rknn_async import InferenceSession
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
 
-SIM = {"runtime_library": "simulator"}
+from _identity import SIM, feed, ident
+
 WAIT_S = 60.0
 BLOCK = 1000
-
-
-def feed(i: int) -> np.ndarray:
-    return (np.float32(i) + np.array([[0.0, 0.25, 0.5, 0.75]], np.float32)).astype(np.float32)
-
-
-def ident(out: List[np.ndarray]) -> int:
-    y = out[0]
-    i = int(y[0, 0])
-    assert y[0, 3] == i + 0.75
-    return i
 
 
 @pytest.fixture()

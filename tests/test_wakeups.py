@@ -12,13 +12,14 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 import pytest
 
-from _identity import feed, ident, opts
-from test_dispatcher import LONG, Recorder, closing, make, wait_until  # noqa: F401 - fixture
 from ztu_somemodelruntime_ez_rknn_async import InferenceSession, _wakeups
 from ztu_somemodelruntime_ez_rknn_async.dispatcher import Dispatcher, WorkerSlot
 from ztu_somemodelruntime_ez_rknn_async.errors import SessionClosedError
 from ztu_somemodelruntime_ez_rknn_async.sequencer import Sequencer
 from ztu_somemodelruntime_ez_rknn_async.simulator import TensorSpec
+
+from _identity import feed, ident, opts
+from test_dispatcher import LONG, Recorder, closing, make, wait_until  # noqa: F401 - fixture
 
 
 def in_thread(fn: Callable[[], Any]) -> Any:
