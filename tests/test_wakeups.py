@@ -351,3 +351,24 @@ def test_the_deferring_dispatchers_callback_thread_runs_under_sched_batch(closin
     wait_until(lambda: rec.count() == 2, "a delivery from each dispatcher")
     assert _callback_thread_policy("deferring") == os.SCHED_BATCH
     assert _callback_thread_policy("plain") == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not _sched_batch_allowed() or not hasattr(os, "SCHED_IDLE"),
+                    reason="SCHED_BATCH/SCHED_IDLE not available to this process")
+def test_a_policy_chosen_by_the_user_is_kept(closing: List[Dispatcher]) -> None:
+    """Threads inherit the policy of the thread that starts them: a dispatcher made on a thread the user put
+    under SCHED_IDLE keeps SCHED_IDLE for its callback thread (it is never raised to SCHED_BATCH)."""
+    made: List[Dispatcher] = []
+
+    def build() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # lowering is always allowed
+        d = Dispatcher([WorkerSlot(0, 0, None)], schedule_weights={0: 1}, max_queue_size=4, submit_timeout_s=LONG,
+                       sequential=True, pacing=False, name="idle-user", defer_wakeups=True)
+        made.append(d)
+
+    in_thread(build)
+    closing.extend(made)
+    rec = Recorder()
+    made[0].submit(lambda slot: None, rec("one"))
+    wait_until(lambda: rec.count() == 1, "a delivery")
+    assert _callback_thread_policy("idle-user") == os.SCHED_IDLE

@@ -170,6 +170,10 @@ def _avoid_wakeup_preemption() -> bool:
     if policy is None or setter is None:
         return False
     try:
+        # Only from the default policy: a real-time or idle policy the process was started with is the
+        # user's choice (and threads started from this one inherit whatever it runs under).
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            return False
         setter(0, policy, os.sched_param(0))  # pid 0: the calling thread
     except (OSError, ValueError) as exc:
         logger.debug("callback thread keeps the default scheduling policy: %s", exc)
