@@ -2,13 +2,14 @@
 
 Why: between two inferences a worker runs a little Python (fetch the outputs, record the outcome, take
 the next task, set the inputs), releasing the GIL for every short runtime call on the way.  When it
-finishes a task it wakes other threads: the callback thread (a result is deliverable), a producer
-blocked on a full queue, a thread waiting on an internal future (``imap``, ``run`` with a timeout).
-Woken at once, such a thread takes the GIL at the worker's next short call (``rknn_inputs_set``) and
-runs its own Python chunk there, and the worker waits for it: the core idles for the length of that
-chunk.  Issued just before the worker enters ``rknn_run``, the same wake-ups run while the NPU works.
-On this project's 2-CPU benchmark machine that cut the mean gap between two runs of a core from about
-55 us to 35 us at 0.5 ms per run (benchmarks/README.md).
+finishes a task it wakes other threads: the callback thread (a result is deliverable) or a thread
+waiting on an internal future (``imap``, ``run`` with a timeout).  Woken at once, such a thread takes
+the GIL at the worker's next short call (``rknn_inputs_set``) and runs its own Python chunk there, and
+the worker waits for it: the core idles for the length of that chunk.  Issued just before the worker
+enters ``rknn_run``, the same wake-ups run while the NPU works.  On this project's 2-CPU benchmark
+machine that cut the mean gap between two runs of a core from 48 us to 36 us at 0.5 ms per run
+(benchmarks/README.md).  A producer blocked on a full queue is still woken at once: woken late, it let
+the queue run dry (measured worse).
 
 Rules (each bounds the delay of a deferred wake-up):
 
