@@ -303,11 +303,7 @@ class Engine:
         worker.busy += elapsed
         worker.tasks += 1
         self.run_ring.add(elapsed)
-        if ok and self.pacing:
-            self.update_ema_locked(elapsed)
-
-    def update_ema_locked(self, elapsed: float) -> None:
-        if self.pacing:
+        if ok and self.pacing:  # moving average of successful run times (peer §11.7)
             self.ema = elapsed if self.ema == 0.0 else 0.95 * self.ema + 0.05 * elapsed
 
     def _on_taken_locked(self, count: int) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, List, Optional
 
-__all__ = ["Deferral", "deferring", "issue", "start", "stop", "wake_soon"]
+__all__ = ["Deferral", "issue", "start", "stop", "wake_soon"]
 
 _local = threading.local()
 
@@ -56,11 +56,6 @@ def stop() -> None:
     """Issue what is pending and stop deferring on the calling thread (worker exit)."""
     issue()
     _local.state = None
-
-
-def deferring() -> bool:
-    """Whether the calling thread defers wake-ups."""
-    return getattr(_local, "state", None) is not None
 
 
 def wake_soon(call: Callable[[], None]) -> None:
